@@ -1,0 +1,107 @@
+"""Requests a gateway sends to the DTU, as (tag, schema, message dict).
+
+Every builder takes `now`, Unix seconds from the caller's clock: the protocol
+layer has no clock of its own (boards may count from 2000, see platform.md).
+"""
+from dtu import schemas as s
+
+OFFSET = 28800  # what the official app sends in every request (UTC+8, in s)
+MIN_LIMIT = 0
+MAX_LIMIT = 100
+
+
+def ymd_hms(t):
+    """'YYYY-MM-DD HH:MM:SS' of Unix time t (UTC), without time.gmtime, whose
+    epoch differs between ports. Civil-from-days after H. Hinnant."""
+    days, rem = divmod(int(t), 86400)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return "%04d-%02d-%02d %02d:%02d:%02d" % (y, m, d, rem // 3600, rem // 60 % 60, rem % 60)
+
+
+def real_data_new(now, cp=0):
+    """RealDataNew; ask again with cp=1..ap-1 when the reply says ap > 1."""
+    return s.TAG_REAL_DATA_NEW, s.RealDataNewResDTO, {
+        "time_ymd_hms": ymd_hms(now).encode(), "cp": cp, "offset": OFFSET, "time": now}
+
+
+def app_info(now):
+    return s.TAG_APP_INFO, s.APPInfoDataResDTO, {
+        "time_ymd_hms": ymd_hms(now).encode(), "offset": OFFSET, "time": now}
+
+
+def heartbeat(now):
+    return s.TAG_HEARTBEAT, s.HBResDTO, {
+        "offset": OFFSET, "time": now, "time_ymd_hms": ymd_hms(now).encode()}
+
+
+def network_info(now):
+    return s.TAG_NETWORK_INFO, s.NetworkInfoResDTO, {"offset": OFFSET, "time": now}
+
+
+def get_config(now):
+    from dtu import config_schemas as c
+    return s.TAG_GET_CONFIG, c.GetConfigResDTO, {"offset": OFFSET, "time": now}
+
+
+def set_config_wifi(config, ssid, password, now):
+    """SetConfig that re-sends the home WiFi credentials: every field of the
+    DTU's current config (a decoded GetConfigReqDTO) is copied by name, then
+    WiFi mode, SSID and password are set, as the official app does."""
+    from dtu import config_schemas as c
+    schema = c.SetConfigResDTO
+    msg = {}
+    for k in range(1, len(schema), 3):
+        name = schema[k]
+        if name in config:
+            msg[name] = config[name]
+    msg.update({"offset": OFFSET, "time": now, "app_page": 1, "netmode_select": 1,
+                "wifi_ssid": ssid, "wifi_password": password})
+    return s.TAG_SET_CONFIG, schema, msg
+
+
+def power_limit(percent, now):
+    """Persistent power limit in whole percent (stored by the inverter: the
+    caller must coalesce writes, see the gateway's scheduler)."""
+    if not isinstance(percent, int) or not MIN_LIMIT <= percent <= MAX_LIMIT:
+        raise ValueError("limit must be an integer 0..100")
+    return s.TAG_COMMAND, s.CommandResDTO, {
+        "time": now, "action": s.ACTION_LIMIT_POWER, "package_nub": 1, "tid": now,
+        "data": "A:%d,B:0,C:0\r" % (percent * 10)}
+
+
+def command_status(action, tid, now):
+    """Asks whether the command `action` sent with `tid` has been carried out."""
+    return s.TAG_COMMAND_STATUS, s.CommandStatusResDTO, {
+        "time": now, "action": action, "package_now": 0, "tid": tid}
+
+
+def dtu_reboot(now):
+    return s.TAG_CLOUD_COMMAND, s.CommandResDTO, {
+        "action": s.ACTION_DTU_REBOOT, "package_nub": 1, "tid": now}
+
+
+def inverter_command(action, inverter_serial, now):
+    """Start (ACTION_MI_START), stop (ACTION_MI_SHUTDOWN) or reboot
+    (ACTION_INV_REBOOT) the inverter with the given int64 serial."""
+    if action not in (s.ACTION_MI_START, s.ACTION_MI_SHUTDOWN, s.ACTION_INV_REBOOT):
+        raise ValueError("not an inverter action")
+    return s.TAG_CLOUD_COMMAND, s.CommandResDTO, {
+        "action": action, "package_nub": 1, "dev_kind": 1, "tid": now,
+        "mi_to_sn": [inverter_serial]}
+
+
+def parse_limit_data(data):
+    """Percent from a limit command's data 'A:800,B:0,C:0\\r' (used by the
+    simulator and the decoder); ValueError when it is not one."""
+    if not data.startswith("A:"):
+        raise ValueError("not a limit command")
+    end = data.find(",")
+    return int(data[2:end if end > 0 else len(data)].strip()) // 10

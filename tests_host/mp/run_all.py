@@ -1,0 +1,80 @@
+"""Run the board-side unittest modules under the unix MicroPython.
+
+Usage (from CPython):  python tests_host/mp/run_all.py [--micropython BIN] [--heap 512k] [module ...]
+It re-executes itself under MicroPython with the repo's board paths and our
+unittest stand-in; the closing line reads 'N passed, N failed'.
+"""
+import sys
+
+# Board-side test modules: they import only board code, and run on both Pythons.
+MODULES = [
+    "test_proto_min",
+    "test_frame",
+    "test_messages",
+    "test_aesgcm",
+]
+
+def _host_main():
+    import os
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    args = sys.argv[1:]
+    mp = os.environ.get("MICROPYTHON") or os.path.join(root, ".venv", "bin", "micropython")
+    heap = "1m"
+    if "--micropython" in args:
+        i = args.index("--micropython")
+        mp = args[i + 1]
+        del args[i:i + 2]
+    if "--heap" in args:
+        i = args.index("--heap")
+        heap = args[i + 1]
+        del args[i:i + 2]
+    cmd = [mp, "-X", "heapsize=" + heap, os.path.abspath(__file__), root] + args
+    sys.exit(subprocess.call(cmd))
+
+
+def _mp_main():
+    import gc
+
+    root = sys.argv[1]
+    sys.path[:0] = [root + "/tests_host/mp", root + "/tests_host", root + "/lib", root]
+    import unittest  # our stand-in
+
+    wanted = sys.argv[2:] or MODULES
+    passed = failed = skipped = 0
+    for name in wanted:
+        mod = __import__(name)
+        for cname in dir(mod):
+            cls = getattr(mod, cname)
+            if not (isinstance(cls, type) and issubclass(cls, unittest.TestCase)) or cls is unittest.TestCase:
+                continue
+            for tname in sorted(dir(cls)):
+                if not tname.startswith("test"):
+                    continue
+                inst = cls()
+                try:
+                    inst.setUp()
+                    try:
+                        getattr(inst, tname)()
+                    finally:
+                        inst.tearDown()
+                    passed += 1
+                except unittest.SkipTest as e:
+                    skipped += 1
+                    print("SKIP %s.%s.%s: %s" % (name, cname, tname, e))
+                except Exception as e:  # report every failure, keep going
+                    failed += 1
+                    print("FAIL %s.%s.%s: %s: %s" % (name, cname, tname, type(e).__name__, e))
+                    sys.print_exception(e)
+                gc.collect()
+    print("micropython: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    if sys.implementation.name == "micropython":
+        _mp_main()
+    else:
+        _host_main()
