@@ -83,7 +83,7 @@ def _scalar(v, kind):
     if kind == U32:
         return v & _MASK32
     if kind == BOOL:
-        return True
+        return (v & _MASK64) != 0  # bits past 64 are dropped, as by Google
     return v & _MASK64
 
 
@@ -170,7 +170,7 @@ def _decode_into(schema, buf, i, end, out, depth):
                 out.setdefault(name, []).append(v)
             else:
                 out[name] = v
-        elif rep:  # packed repeated scalars
+        elif rep and i < j:  # packed repeated scalars
             lst = out.setdefault(name, [])
             while i < j:
                 v, i = _varint(buf, i, j)
@@ -196,7 +196,7 @@ def _put_varint(out, v):
 
 
 def _int(v, kind, name):
-    if not isinstance(v, int):
+    if not isinstance(v, int) or isinstance(v, bool):  # bool is an int on CPython only
         raise EncodeError("%s: not an integer" % name)
     if kind == I32:
         ok = -0x80000000 <= v <= 0x7FFFFFFF
@@ -248,7 +248,8 @@ def _encode(schema, msg, depth):
             continue
         used += 1
         if num > 0:
-            if v or isinstance(kind, tuple):  # proto3: zero values are not sent
+            # proto3 sends no zero values; type errors are reported all the same
+            if v or isinstance(kind, tuple) or not _is_kind(v, kind):
                 _encode_value(out, num, kind, v, name, depth)
             continue
         num = -num
@@ -260,7 +261,7 @@ def _encode(schema, msg, depth):
         elif v:
             packed = bytearray()
             for item in v:
-                _put_varint(packed, 1 if (kind == BOOL and item) else _int(item, kind, name))
+                _put_varint(packed, (1 if item else 0) if kind == BOOL else _int(item, kind, name))
             _put_varint(out, num << 3 | _WT_LEN)
             _put_varint(out, len(packed))
             out.extend(packed)
@@ -269,6 +270,16 @@ def _encode(schema, msg, depth):
             if _find_name(schema, key) < 0:
                 raise EncodeError("unknown field %r" % (key,))
     return out
+
+
+def _is_kind(v, kind):
+    if kind == STR:
+        return isinstance(v, str)
+    if kind == BYTES:
+        return isinstance(v, (bytes, bytearray))
+    if kind == BOOL:
+        return isinstance(v, bool) or isinstance(v, int)
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _find_name(schema, name):

@@ -107,9 +107,9 @@ class FrameReader:
         self._buf = bytearray()
 
     def feed(self, data):
-        self._buf.extend(data)
-        if len(self._buf) > 2 * (self.max_len + MAC_LEN):
+        if len(self._buf) + len(data) > 2 * (self.max_len + MAC_LEN):
             raise FrameError("buffer overflow")  # feeding faster than reading
+        self._buf.extend(data)
 
     def pending(self):
         return len(self._buf)
