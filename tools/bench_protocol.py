@@ -57,17 +57,36 @@ def sample_frame():
     return frame.build(0xA211, 7, encode(schemas.RealDataNewReqDTO, SAMPLE))
 
 
-def main():
-    base = _heap()
+_m = {}
+
+
+# Each step runs in its own top-level call under the WebAssembly port (see
+# tools/bench_wasm.mjs): only there does gc.collect() free what a finished
+# call allocated, so heap figures are taken between steps.
+def step_base():
+    _m["base"] = _heap()
+
+
+def step_import():
     import proto_min  # noqa: F401
     from dtu import frame, schemas, messages, readings  # noqa: F401
-    codec_heap = _heap() - base
-    import dtu.client  # noqa: F401  (brings asyncio in)
-    client_heap = _heap() - base
-    print("protocol_import_heap: %d bytes" % codec_heap)
-    print("protocol_import_heap_with_client: %d bytes" % client_heap)
 
+
+def step_import_done():
+    print("protocol_import_heap: %d bytes" % (_heap() - _m["base"]))
+
+
+def step_import_client():
+    import dtu.client  # noqa: F401  (brings asyncio in)
+
+
+def step_client_done():
+    print("protocol_import_heap_with_client: %d bytes" % (_heap() - _m["base"]))
+
+
+def step_times():
     from proto_min import decode
+    from dtu import frame, schemas, readings
     data = sample_frame()
     print("realdata_frame_size: %d bytes" % len(data))
     n = 200
@@ -84,5 +103,8 @@ def main():
     print("realdata_frame_decode_scale: %.1f us" % (_elapsed_us(t0) / n))
 
 
+STEPS = [step_base, step_import, step_import_done, step_import_client, step_client_done, step_times]
+
 if __name__ == "__main__":
-    main()
+    for _step in STEPS:
+        _step()

@@ -26,8 +26,18 @@ function copyTree(src, dst) {
 }
 copyTree(tree, "/tree");
 mp.FS.writeFile("/script.py", fs.readFileSync(script));
+// A script may define STEPS (a list of functions): each then runs in its own
+// top-level call, because this port's gc.collect() only frees what earlier
+// calls allocated, and heap figures are taken between steps.
 try {
-  await mp.runPythonAsync(`exec(open("/script.py").read(), {"__name__": "__main__", "BENCH_ROOT": "/tree"})`);
+  mp.runPython(`_g = {"__name__": "bench", "BENCH_ROOT": "/tree"}
+exec(open("/script.py").read(), _g)`);
+  const steps = mp.runPython(`len(_g.get("STEPS", ()))`);
+  if (steps) {
+    for (let i = 0; i < steps; i++) mp.runPython(`_g["STEPS"][${i}]()`);
+  } else {
+    await mp.runPythonAsync(`exec(open("/script.py").read(), {"__name__": "__main__", "BENCH_ROOT": "/tree"})`);
+  }
 } catch (e) {
   process.stderr.write(String(e.message || e).slice(0, 2000) + "\n");
   process.exit(1);
