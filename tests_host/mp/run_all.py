@@ -12,6 +12,9 @@ MODULES = [
     "test_frame",
     "test_messages",
     "test_aesgcm",
+    "test_tz",
+    "test_settings",
+    "test_events",
 ]
 
 def _host_main():
@@ -39,7 +42,7 @@ def _mp_main():
     import gc
 
     root = sys.argv[1]
-    sys.path[:0] = [root + "/tests_host/mp", root + "/tests_host", root + "/lib", root]
+    sys.path[:0] = [root + "/tests_host/mp", root + "/tests_host", root + "/firmware", root + "/lib", root]
     import unittest  # our stand-in
 
     wanted = sys.argv[2:] or MODULES

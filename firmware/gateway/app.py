@@ -1,0 +1,137 @@
+"""The gateway: settings, scheduler, DTU link, live state and API wired together."""
+import asyncio
+import gc
+
+from dtu.client import DtuClient
+from gateway import tz
+from gateway.dtu_link import DtuLink
+from gateway.events import Events
+from gateway.scheduler import Scheduler
+from gateway.settings import Settings
+from gateway.state import LiveState
+
+VERSION = "0.1.0"
+VERSION_DATE = "2026-11-21"
+
+
+def split_host(hostport, default_port):
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return hostport, default_port
+    return host, int(port)
+
+
+class Gateway:
+    def __init__(self, board, dtu_override=None):
+        self.board = board
+        self.settings = Settings(board.data_dir)
+        self.events = Events(board.data_dir + "/events.json", clock=board.time)
+        self.events.load()
+        for level, msg in self.settings.load():
+            self.events.add("settings", msg, level)
+        self.dtu_override = dtu_override      # "host[:port]" from the command line
+        self.state = LiveState(board.time())
+        self.sched = Scheduler()
+        self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
+        self.link = DtuLink(self.sched, self.state, self.client, board.time,
+                            on_round=self._after_round, on_dtu_time=self._dtu_time)
+        self._apply_settings()
+        self.settings.on_change(self._settings_changed)
+        self.state.render(board.time(), self._tz_offset(board.time()), self.sched)
+
+    # ---- settings -------------------------------------------------------------
+
+    def _apply_settings(self):
+        g = self.settings.get
+        host, port = g("dtu.host"), g("dtu.port")
+        if self.dtu_override:
+            host, port = split_host(self.dtu_override, port)
+        self.client.host, self.client.port = host, port
+        interval = g("dtu.interval")
+        self.sched.configure(interval, g("dtu.cloud_pause"), g("dtu.cloud_pause_seconds"),
+                             g("dtu.cloud_schedule"))
+        self.sched.enabled = bool(host)
+        self.state.stale_after = 2 * interval + 5
+        self._tz = tz.parse(g("timezone"))
+        for w in self.settings.warnings():
+            self.events.add("settings", w, "warn")
+
+    def _settings_changed(self, changed):
+        self._apply_settings()
+        self.events.add("settings", "changed: " + ", ".join(sorted(changed)), persist=True)
+        self.link.wake()
+
+    def _tz_offset(self, now):
+        return tz.offset(self._tz, now)
+
+    # ---- DTU ------------------------------------------------------------------
+
+    def request_limit(self, percent):
+        queued = self.sched.request_limit(percent)
+        self._render()
+        return queued
+
+    def _dtu_time(self, unix):
+        if not self.board.time_trusted and unix > 1600000000:
+            self.board.set_time(unix)
+
+    def _render(self):
+        now = self.board.time()
+        self.state.render(now, self._tz_offset(now), self.sched)
+
+    def _after_round(self, link):
+        for level, kind, msg in self.sched.take_notes():
+            self.events.add(kind, msg, level)
+        self._render()
+        self.events.flush()
+        gc.collect()
+
+    # ---- /api/info ------------------------------------------------------------
+
+    def info(self):
+        g = self.settings.get
+        b = self.board
+        wifi = b.wifi
+        nets = wifi.scan()
+        return {
+            "chipid": b.chip_id(),
+            "host": "hoymilesGW_" + b.chip_id(),
+            "initMode": 0 if g("wifi.ssid") or b.name == "host" else 1,
+            "firmware": {
+                "version": VERSION, "versiondate": VERSION_DATE,
+                "versionServer": "", "versiondateServer": "",
+                "versionServerRelease": "", "versiondateServerRelease": "",
+                "selectedUpdateChannel": "0", "updateAvailable": 0,
+            },
+            "dtuConnection": {
+                "dtuHostIp": self.client.host, "dtuPort": self.client.port,
+                "dtuSsid": g("dtu.ap_ssid"), "dtuPassword": "",
+                "dtuPasswordSet": bool(g("dtu.ap_password")),
+                "rssiDtu": self.state.dtu_rssi,
+            },
+            "wifiConnection": {
+                "networkCount": len(nets), "foundNetworks": nets,
+                "wifiSsid": g("wifi.ssid") or wifi.ssid(), "wifiPassword": "",
+                "wifiPasswordSet": bool(g("wifi.password")),
+                "rssiGW": wifi.rssi(),
+            },
+            "memFree": b.mem_free(),
+            "uptime": int(b.time() - self.state.start_time),
+        }
+
+    # ---- run ------------------------------------------------------------------
+
+    async def run(self, host="0.0.0.0", port=80):
+        from gateway.api import make_app
+        self.api = make_app(self)
+        self.events.add("boot", "gateway %s started" % VERSION, persist=True)
+        asyncio.create_task(self.link.run())
+        await self.api.start_server(host=host, port=port)
+
+    def stop(self):
+        self.link.running = False
+        self.link.wake()
+        self.events.flush(force=True)
+        api = getattr(self, "api", None)
+        if api is not None:
+            api.shutdown()

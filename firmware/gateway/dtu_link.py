@@ -1,0 +1,161 @@
+"""Carries out the scheduler's rounds with the DTU client.
+
+This module decides nothing about timing: it asks the Scheduler when the next
+round may start and what it consists of, runs it on one connection, closes
+the connection, and reports the outcome back. The clock and the sleep are
+injected, so the same code runs on the board, on a PC and in a test that
+simulates a whole day.
+"""
+import asyncio
+
+from dtu import messages, readings
+from dtu import schemas as s
+from dtu.client import DtuError, DtuTimeout
+from gateway import scheduler as sc
+
+_WRITE_ACTIONS = {"limit": s.ACTION_LIMIT_POWER, "on": s.ACTION_MI_START,
+                  "off": s.ACTION_MI_SHUTDOWN, "restart": s.ACTION_INV_REBOOT,
+                  "reboot": s.ACTION_DTU_REBOOT}
+
+
+class DtuLink:
+    def __init__(self, sched, state, client, clock, sleep=None, on_round=None, on_dtu_time=None):
+        self.sched = sched
+        self.state = state
+        self.client = client
+        self.clock = clock
+        self.sleep = sleep or asyncio.sleep
+        self.on_round = on_round          # called after each round (render, publish, events)
+        self.on_dtu_time = on_dtu_time    # the DTU's clock, for a gateway without NTP
+        self.running = False
+        self.rounds = 0
+        self._wake = asyncio.Event()
+
+    def wake(self):
+        """Re-plan now (settings changed, or asked to stop)."""
+        self._wake.set()
+
+    async def _pause(self, seconds):
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def run(self):
+        self.running = True
+        while self.running:
+            now = self.clock()
+            if not self.sched.enabled:
+                self.sched.conn = sc.CONN_STOPPED
+                await self._pause(5)
+                continue
+            at = self.sched.next_round(now)
+            if at > now:
+                if self.sched.in_cloud_pause(now):
+                    self.sched.conn = sc.CONN_CLOUD_PAUSE
+                stale_in = self.state.last_ok + self.state.stale_after - now
+                wait = at - now
+                if 0 < stale_in < wait and self.on_round:
+                    await self._sleep_or_wake(stale_in + 0.5)
+                    self.on_round(self)  # re-render: the data just turned stale
+                    continue
+                await self._sleep_or_wake(wait)
+                continue
+            await self.round()
+
+    async def _sleep_or_wake(self, seconds):
+        if self.sleep is asyncio.sleep:
+            await self._pause(seconds)
+        else:
+            await self.sleep(seconds)  # simulated time
+
+    async def round(self):
+        sched = self.sched
+        now = self.clock()
+        steps = sched.plan_round(now)
+        deadline = sched.deadline(now)
+        ok = False
+        limit = None
+        try:
+            for step in steps:
+                if deadline is not None and self.clock() > deadline - 1:
+                    break  # never talk into an upload window
+                kind = step[0]
+                if kind == sc.STEP_DATA:
+                    limit = await self._data()
+                    ok = True
+                elif kind == sc.STEP_CONFIRM:
+                    await self._confirm(step[1], step[2])
+                elif kind == sc.STEP_CONFIG:
+                    await self._config()
+                elif kind == sc.STEP_WRITE:
+                    await self._write(step[1], step[2])
+        except DtuError as e:
+            self.state.poll_errors += 1
+            sched._note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
+        finally:
+            await self.client.close()
+        self.rounds += 1
+        st = self.state
+        if ok:
+            st.polls += 1
+            sched.round_done(self.clock(), True, st.dtu_time, limit, st.signature(), st.daylight(),
+                             clock_trusted=getattr(self, "clock_trusted", False))
+        else:
+            sched.round_done(self.clock(), False)
+        if self.on_round:
+            self.on_round(self)
+
+    async def _data(self):
+        raw = await self.client.get_real_data()
+        r = readings.real_data(raw)
+        st = self.state
+        st.readings = r
+        st.last_ok = self.clock()
+        st.dtu_time = r["timestamp"]
+        if r["dtu_serial"]:
+            st.dtu_serial = r["dtu_serial"]
+        if r["inverter"]["serial"]:
+            st.inverter_serial = r["inverter"]["serial"]
+        info = self.client.app_info
+        if info:
+            d = info.get("dtu_info", {})
+            st.dtu_rssi = d.get("signal_strength", 0)
+            st.dtu_version = readings.dtu_version(d.get("dtu_sw_version", 0))
+        st.encrypted = self.client.cipher is not None
+        if self.on_dtu_time and st.dtu_time:
+            self.on_dtu_time(st.dtu_time)
+        return r["inverter"]["limit"] if raw.get("sgs_data") else None
+
+    async def _confirm(self, action, tid):
+        status = await self.client.command_status(action, tid)
+        if status.get("mi_sns_sucs"):
+            self.sched.confirmed(True)
+        elif status.get("mi_sns_failds"):
+            self.sched.confirmed(False)
+
+    async def _config(self):
+        try:
+            cfg = await self.client.get_config()
+        except DtuTimeout:
+            if self.client.cipher is None:
+                raise
+            # V01.01.x firmware is known to leave GetConfig unanswered: not a hang.
+            self.sched.config_result(self.clock(), silent=True)
+            return
+        self.sched.config_result(self.clock(), limit=readings.limit_from_config(cfg))
+
+    async def _write(self, what, value):
+        now = int(self.clock())
+        action = _WRITE_ACTIONS[what]
+        if what == "limit":
+            req = messages.power_limit(value, now)
+        elif what == "reboot":
+            req = messages.dtu_reboot(now)
+        else:
+            req = messages.inverter_command(action, self.state.inverter_serial, now)
+        # Counted as written before the answer: a DTU that got it but did not
+        # answer has still been written to, and the 31 s rule must hold.
+        self.sched.wrote(now, what, value, action, now)
+        await self.client.request(*req, s.CommandReqDTO)

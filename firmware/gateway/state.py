@@ -1,0 +1,82 @@
+"""Live state: the latest readings and the cached /api/data body.
+
+/api/data is what every smart-home system polls, often many times a minute,
+so it is rendered once per DTU round (and when the data turns stale) and served
+as the same bytes until the next render.
+"""
+import json
+
+
+def _port(p):
+    if p is None:
+        return {"v": 0.0, "c": 0.0, "p": 0.0, "dE": 0.0, "tE": 0.0}
+    return {"v": round(p["v"], 2), "c": round(p["c"], 2), "p": round(p["p"], 2),
+            "dE": round(p["dE"], 3), "tE": round(p["tE"], 3)}
+
+
+class LiveState:
+    def __init__(self, start_time):
+        self.start_time = int(start_time)
+        self.readings = None       # dtu.readings.real_data() of the last answered round
+        self.last_ok = 0           # gateway time of the last answered round
+        self.dtu_time = 0          # the DTU's timestamp in that answer
+        self.dtu_rssi = 0
+        self.dtu_serial = ""
+        self.dtu_version = ""
+        self.encrypted = False
+        self.inverter_serial = 0
+        self.polls = 0
+        self.poll_errors = 0
+        self.data = b"{}"          # the cached /api/data body
+        self.stale_after = 67      # s; set from the interval by the app
+
+    def fresh(self, now):
+        return self.readings is not None and now - self.last_ok <= self.stale_after
+
+    def signature(self):
+        """What must change between polls while the inverter produces."""
+        r = self.readings
+        g = r["grid"]
+        return (self.dtu_time, g["p"], g["v"], g["c"], g["dE"]) + tuple(p["p"] for p in r["pv"])
+
+    def daylight(self):
+        r = self.readings
+        if r is None or not r["inverter"]["link"]:
+            return False
+        for p in r["pv"]:
+            if p["v"] > 0:
+                return True
+        return False
+
+    def render(self, now, local_offset, sched):
+        r = self.readings
+        pv = r["pv"] if r else ()
+        inv = r["inverter"] if r else {"temp": 0.0, "limit": 0.0}
+        grid = r["grid"] if r else None
+        want = sched.want_limit
+        lim = sched.dtu_limit if sched.dtu_limit is not None else inv["limit"]
+        body = {
+            "localtime": int(now + local_offset),
+            "ntpStamp": int(now),
+            "lastResponse": int(self.dtu_time),
+            "dtuConnState": sched.conn,
+            "dtuErrorState": sched.error,
+            "starttime": self.start_time,
+            "inverter": {
+                "pLim": int(round(lim)),
+                "pLimSet": int(want if want is not None else round(lim)),
+                "temp": round(inv["temp"], 2),
+                "uptodate": 1 if self.fresh(now) else 0,
+                "active": 1 if sched.inverter_on else 0,
+                "pending": 1 if sched.writes_pending else 0,
+            },
+            "grid": _port(grid),
+            "pv0": _port(pv[0] if len(pv) > 0 else None),
+            "pv1": _port(pv[1] if len(pv) > 1 else None),
+            "dtu": {"rssi": self.dtu_rssi, "serial": self.dtu_serial,
+                    "version": self.dtu_version, "encrypted": 1 if self.encrypted else 0},
+            "age": int(now - self.last_ok) if self.last_ok else -1,
+        }
+        body["grid"]["f"] = round(grid["f"], 2) if grid else 0.0
+        self.data = json.dumps(body).encode()
+        return self.data
