@@ -101,6 +101,42 @@ class TestAesGcmVectors(unittest.TestCase):
             self.assertEqual(len(sealed), n + 16)
             self.assertEqual(g.decrypt(nonce, sealed, b"hdr"), pt)
 
+    def test_state_is_clean_after_a_rejected_message(self):
+        # The object keeps its work buffers between calls: a failed decrypt, or
+        # a longer message before, must not leak into the next result.
+        g = AesGcm(h("feffe9928665731c6d6a8f9467308308"))
+        iv, aad = h("cafebabefacedbaddecaf888"), h("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+        good = g.encrypt(iv, h(_TC3_PT[:120]), aad)
+        self.assertEqual(hexlify(good).decode(), _TC3_CT[:120] + "5bc94fbc3221a5db94fae95ae7121a47")
+        for bad in (flip(good, 3), flip(good, 70), bytes(17), good[:-1] + b"\x00"):
+            with self.assertRaises(AuthError):
+                g.decrypt(iv, bad, aad)
+            self.assertEqual(g.decrypt(iv, good, aad), h(_TC3_PT[:120]))
+        g.encrypt(bytes(12), bytes(700), bytes(33))
+        self.assertEqual(g.encrypt(iv, h(_TC3_PT[:120]), aad), good)
+
+    def test_decrypt_allocates_little_more_than_its_result(self):
+        # MicroPython only (gc.mem_alloc): on an ESP8266 every KB of garbage
+        # per frame costs GC runs and fragmentation. The result is made twice
+        # (bytearray, then bytes); anything beyond is bignum or slice garbage.
+        import gc
+        if not hasattr(gc, "mem_alloc"):
+            self.skipTest("needs MicroPython's gc.mem_alloc")
+        g = AesGcm(bytes(range(16)))
+        for n in (0, 17, 300):
+            nonce, aad = bytes(12), b"\x11\xa3\x07\x00"
+            sealed = g.encrypt(nonce, bytes((i * 7) & 0xFF for i in range(n)), aad)
+            g.decrypt(nonce, sealed, aad)
+            gc.collect()
+            gc.disable()
+            try:
+                a0 = gc.mem_alloc()
+                g.decrypt(nonce, sealed, aad)
+                used = gc.mem_alloc() - a0
+            finally:
+                gc.enable()
+            self.assertLessEqual(used, 2 * n + 256, "decrypt of %d bytes" % n)
+
 
 class TestAesGcmRejects(unittest.TestCase):
     def setUp(self):

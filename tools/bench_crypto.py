@@ -7,9 +7,10 @@
 <tree> is any folder holding lib/dtu/, e.g. the .mpy build tools/bench.py makes.
 Prints `name: value unit` lines. Heap figures are what stays allocated after a
 gc.collect() (64-bit unix reads ~1.5x the 32-bit boards; a .py import keeps
-more than a .mpy). alloc_per_open is the garbage one decrypt leaves for the GC.
-The WebAssembly port has no cryptolib: there AES-ECB is a bench-only stand-in
-(named in the output), never anything under lib/.
+more than a .mpy). alloc_per_* is the garbage one decrypt leaves for the GC
+(the returned plaintext included). The WebAssembly port has no cryptolib: there
+AES-ECB is a bench-only stand-in (named in the output), never anything under lib/.
+Under tools/bench_wasm.mjs each function in STEPS runs as its own top-level call.
 """
 import gc
 import sys
@@ -120,27 +121,18 @@ class PyAes:
         return bytes(out) if outbuf is None else outbuf
 
 
-class XorAes:
-    """Not a cipher: E(x) = x ^ key, so what remains is our CTR + GHASH code alone."""
+class ConstAes:
+    """Not a cipher: E(x) = key for every block. Costs one call and no garbage, so
+    the time and allocation that remain are our CTR + GHASH code alone."""
 
     def __init__(self, key, mode):
-        self.k = int.from_bytes(bytes(key) * 8, "big")
+        self.k = bytes(key)
 
     def encrypt(self, inbuf, outbuf=None):
-        n = len(inbuf)
-        x = (int.from_bytes(inbuf, "big") ^ (self.k >> (8 * (128 - n)))).to_bytes(n, "big")
-        if outbuf is None:
-            return x
-        outbuf[:n] = x
-        return outbuf
-
-
-def gc_reclaims():
-    # The WebAssembly port frees nothing made earlier in the same run
-    a = heap()
-    junk = [bytearray(100) for _ in range(40)]
-    junk = None
-    return heap() - a < 2000
+        out = bytearray(len(inbuf)) if outbuf is None else outbuf
+        for o in range(0, len(inbuf), 16):
+            out[o:o + 16] = self.k
+        return bytes(out) if outbuf is None else outbuf
 
 
 def ms_per_open(cipher, sealed):
@@ -152,58 +144,120 @@ def ms_per_open(cipher, sealed):
     return ticks_diff(ticks_us(), t0) / RUNS / 1000
 
 
-def main():
+def alloc(fn, *args):
+    # Bytes one call allocates, GC off so nothing is reclaimed while counting.
+    gc.collect()
+    gc.disable()
+    try:
+        a0 = gc.mem_alloc()
+        fn(*args)
+        return "%d bytes" % (gc.mem_alloc() - a0)
+    except MemoryError:
+        return "more than the free heap"
+    finally:
+        gc.enable()
+
+
+_m = {}
+
+
+# Each step runs in its own top-level call under the WebAssembly port (see
+# tools/bench_wasm.mjs): only there does gc.collect() free what a finished
+# call allocated, so heap figures are taken between steps. Even so, the first
+# collection after a busy step still finds ~2 KB of its garbage reachable
+# (stale references), so a step that only collects comes before each figure.
+def settle():
+    heap()
+
+
+def step_platform():
     try:
         import cryptolib  # noqa: F401
-        real = True
+        _m["real"] = True
     except ImportError:
-        real = False
+        _m["real"] = False
         print("cryptolib: missing on this port, AES-ECB below is a bench-only stand-in")
 
         class Stub:
-            aes = XorAes
+            aes = ConstAes
         sys.modules["cryptolib"] = Stub
     print("platform: %s %s %d-bit" % (sys.implementation.name, sys.platform,
                                       64 if sys.maxsize > 2 ** 32 else 32))
-    if not gc_reclaims():
-        print("heap_figures: include garbage, gc.collect() reclaims nothing within one run here")
-    h0 = heap()
-    import dtu.aesgcm
+    _m["h"] = heap()
+    junk = [bytearray(100) for _ in range(40)]   # garbage for the next step's check
+    junk = None
+
+
+def step_gc_check():
+    if heap() - _m["h"] > 2000:
+        print("heap_figures: include garbage, gc.collect() did not reclaim a finished step's")
+    _m["h0"] = heap()
+
+
+def step_import():
+    import dtu.aesgcm  # noqa: F401
+    import dtu.crypto  # noqa: F401
+
+
+def step_imported():
+    _m["h1"] = heap()
+
+
+def step_cipher():
     import dtu.crypto
-    h1 = heap()
-    cipher = dtu.crypto.DtuCipher(ENC_RAND)
-    h2 = heap()
+    _m["cipher"] = dtu.crypto.DtuCipher(ENC_RAND)
+
+
+def step_heap():
+    h0, h1, h2 = _m["h0"], _m["h1"], heap()
     print("heap_import: %d bytes" % (h1 - h0))
     print("heap_cipher: %d bytes" % (h2 - h1))
     print("heap_kept: %d bytes" % (h2 - h0))
     if not MP:
         tracemalloc.stop()   # it slows CPython down several-fold
 
-    sealed = cipher.seal(0xA311, 7, PAYLOAD)
-    if MP:
-        gc.collect()
-        gc.disable()
-        try:
-            a0 = gc.mem_alloc()
-            cipher.open(0xA311, 7, sealed)
-            print("alloc_per_open_300B: %d bytes" % (gc.mem_alloc() - a0))
-        except MemoryError:
-            print("alloc_per_open_300B: more than the free heap (GC off while counting)")
-        gc.enable()
 
-    if real:
+def step_alloc():
+    from dtu.aesgcm import AesGcm
+    cipher = _m["cipher"]
+    _m["sealed"] = sealed = cipher.seal(0xA311, 7, PAYLOAD)
+    gcm, nonce, aad = AesGcm(ENC_RAND), bytes(12), b"\x11\xa3\x07\x00"
+    sealed2 = gcm.encrypt(nonce, PAYLOAD, aad)
+    if MP:   # (CPython's gc has no mem_alloc)
+        print("alloc_per_open_300B: %s (DtuCipher.open: nonce derivation + GCM)"
+              % alloc(cipher.open, 0xA311, 7, sealed))
+        print("alloc_per_decrypt_300B: %s (AesGcm.decrypt alone)"
+              % alloc(gcm.decrypt, nonce, sealed2, aad))
+
+
+def step_times():
+    cipher, sealed = _m["cipher"], _m["sealed"]
+    if _m["real"]:
         print("open_300B: %.3f ms" % ms_per_open(cipher, sealed))
-    else:
-        print("open_300B_gcm_only: %.3f ms" % ms_per_open(cipher, sealed))
-        dtu.aesgcm.aes = PyAes
-        cipher = dtu.crypto.DtuCipher(ENC_RAND)
-        sealed = cipher.seal(0xA311, 7, PAYLOAD)
-        print("open_300B_pure_python_aes: %.3f ms" % ms_per_open(cipher, sealed))
+        return
+    print("open_300B_gcm_only: %.3f ms" % ms_per_open(cipher, sealed))
+    import dtu.aesgcm
+    import dtu.crypto
+    dtu.aesgcm.aes = PyAes      # AesGcm objects made from here on use it
+    cipher = dtu.crypto.DtuCipher(ENC_RAND)
+    sealed = cipher.seal(0xA311, 7, PAYLOAD)
+    print("open_300B_pure_python_aes: %.3f ms" % ms_per_open(cipher, sealed))
 
+
+def step_selfcheck():
+    import dtu.aesgcm
+    import dtu.crypto
     from binascii import hexlify, unhexlify
+    if not _m["real"]:
+        dtu.aesgcm.aes = PyAes      # the known answer needs a real AES
     rand, tag, seq, pt, expect = KAT
     got = dtu.crypto.DtuCipher(unhexlify(rand)).seal(tag, seq, unhexlify(pt))
     print("selfcheck: %s" % ("ok" if hexlify(got).decode() == expect else "FAILED"))
 
 
-main()
+STEPS = [step_platform, settle, step_gc_check, step_import, settle, step_imported,
+         step_cipher, settle, step_heap, step_alloc, step_times, step_selfcheck]
+
+if __name__ == "__main__":
+    for _step in STEPS:
+        _step()

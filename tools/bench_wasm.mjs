@@ -32,7 +32,8 @@ mp.FS.writeFile("/script.py", fs.readFileSync(script));
 try {
   mp.runPython(`_g = {"__name__": "bench", "BENCH_ROOT": "/tree"}
 exec(open("/script.py").read(), _g)`);
-  const steps = mp.runPython(`len(_g.get("STEPS", ()))`);
+  mp.runPython(`_nsteps = len(_g.get("STEPS", ()))`);  // runPython returns no value
+  const steps = mp.globals.get("_nsteps");
   if (steps) {
     for (let i = 0; i < steps; i++) mp.runPython(`_g["STEPS"][${i}]()`);
   } else {

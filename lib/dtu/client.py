@@ -47,7 +47,7 @@ class DtuErrorCode(DtuError):
 
 class DtuClient:
     def __init__(self, host, port=PORT, clock=None, timeout=10, connect_timeout=5,
-                 max_frame=frame.MAX_FRAME, detect_encryption=True):
+                 max_frame=frame.MAX_FRAME, detect_encryption=True, opener=None):
         if clock is None:
             raise ValueError("clock is required (a function returning Unix seconds)")
         self.host = host
@@ -62,6 +62,9 @@ class DtuClient:
         self.requests = 0           # counters for the gateway's health view
         self.errors = 0
         self._max_frame = max_frame
+        # opener(host, port) -> (reader, writer); tests swap the transport for
+        # an in-memory DTU so a simulated day runs in seconds.
+        self._open = opener or asyncio.open_connection
         self._stream = None
         self._writer = None
         self._frames = None
@@ -78,7 +81,7 @@ class DtuClient:
             return
         try:
             self._stream, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout)
+                self._open(self.host, self.port), self.connect_timeout)
         except asyncio.TimeoutError:
             raise DtuTimeout("connect to %s:%d timed out" % (self.host, self.port))
         except OSError as e:
