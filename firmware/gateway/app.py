@@ -67,7 +67,7 @@ class Gateway:
     # ---- DTU ------------------------------------------------------------------
 
     def request_limit(self, percent):
-        queued = self.sched.request_limit(percent)
+        queued = self.sched.request_limit(percent, self.board.time())
         self._render()
         return queued
 

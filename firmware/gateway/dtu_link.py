@@ -77,10 +77,16 @@ class DtuLink:
         deadline = sched.deadline(now)
         ok = False
         limit = None
+        client = self.client
+        timeout = client.timeout
         try:
             for step in steps:
-                if deadline is not None and self.clock() > deadline - 1:
-                    break  # never talk into an upload window
+                if deadline is not None:
+                    # never talk into an upload window, not even by waiting for an answer
+                    left = deadline - self.clock() - 1
+                    if left < 0.5:
+                        break
+                    client.timeout = client.connect_timeout = min(timeout, left)
                 kind = step[0]
                 if kind == sc.STEP_DATA:
                     limit = await self._data()
@@ -95,7 +101,8 @@ class DtuLink:
             self.state.poll_errors += 1
             sched._note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
         finally:
-            await self.client.close()
+            client.timeout = client.connect_timeout = timeout
+            await client.close()
         self.rounds += 1
         st = self.state
         if ok:
@@ -126,7 +133,8 @@ class DtuLink:
         st.encrypted = self.client.cipher is not None
         if self.on_dtu_time and st.dtu_time:
             self.on_dtu_time(st.dtu_time)
-        return r["inverter"]["limit"] if raw.get("sgs_data") else None
+        # An inverter asleep (link 0) reports limit 0: that is no news about the limit.
+        return r["inverter"]["limit"] if raw.get("sgs_data") and r["inverter"]["link"] else None
 
     async def _confirm(self, action, tid):
         status = await self.client.command_status(action, tid)

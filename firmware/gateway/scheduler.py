@@ -37,6 +37,7 @@ MAX_BACKOFF = const(300)       # s, longest pause between failing rounds
 REBOOT_EVERY = const(3600)     # s, the recovery ladder reboots the DTU at most this often
 REBOOT_GRACE = const(180)      # s a rebooting DTU is given before failures count
 LIMIT_RETRIES = const(3)       # writes of one value before giving up
+LIMIT_SETTLE = const(5)        # s a new wish must rest before it is written (bursts coalesce)
 CONFIRM_ROUNDS = const(2)      # rounds to wait for a confirmation before re-sending
 STUCK_ROUNDS = const(4)        # rounds with the same DTU timestamp in daylight -> stuck
 FROZEN_ROUNDS = const(10)      # rounds with identical readings in daylight -> frozen
@@ -103,6 +104,8 @@ class Scheduler:
         self.want_power = None         # True on, False off, None = leave it
         self.want_restart = False
         self.want_reboot = False
+        self.wish_since = None         # when the unwritten limit wish appeared
+        self.wish_changed = None       # when it last changed
         self.dtu_limit = None          # what the DTU reports
         self.inverter_on = True
         self.pending = None            # (what, value, action, tid, sent_at, rounds_waited)
@@ -133,12 +136,15 @@ class Scheduler:
 
     # ---- wishes from the API, MQTT, ... -------------------------------------
 
-    def request_limit(self, percent):
+    def request_limit(self, percent, now):
         """Queue a power limit in percent; 0 switches the inverter off, 1 is
         raised to 2 (the inverter's minimum). Returns the queued value."""
         percent = int(percent)
         if percent < 0 or percent > 100:
             raise ValueError("limit must be 0..100")
+        if self.wish_since is None:
+            self.wish_since = now
+        self.wish_changed = now
         if percent == 0:
             self.want_power = False
         else:
@@ -233,8 +239,12 @@ class Scheduler:
             return None
         need = self._write_needed()
         if need is None:
+            self.wish_since = None  # nothing to write: the next wish starts afresh
             return None
         what, value = need
+        if what in ("limit", "on", "off") and self.wish_changed is not None \
+                and now - self.wish_changed < LIMIT_SETTLE and now - self.wish_since < self.interval:
+            return None  # a burst of requests is still arriving: let it settle, latest wins
         p = self.pending
         if p is not None and p[0] == what and p[1] == value and p[5] < CONFIRM_ROUNDS:
             return None  # sent already, waiting for the read-back
@@ -249,6 +259,8 @@ class Scheduler:
     def wrote(self, now, what, value, action, tid):
         """The executor sent a write (whether or not it was answered)."""
         self.last_write = now
+        if what in ("limit", "on", "off"):
+            self.wish_since = None
         prev = self.sent.get(what, (None, 0))
         self.sent[what] = (value, prev[1] + 1 if prev[0] == value else 1)
         self.pending = (what, value, action, tid, now, 0)
