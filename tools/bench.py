@@ -15,7 +15,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 MPY_TREE = os.path.join(ROOT, "build", "bench_mpy")
-sys.path[:0] = [os.path.join(ROOT, "tools", "host_shims"), os.path.join(ROOT, "lib"), ROOT]
+sys.path[:0] = [os.path.join(ROOT, "tools", "host_shims"), os.path.join(ROOT, "tools"),
+                os.path.join(ROOT, "lib"), ROOT]
 
 
 def micropython():
@@ -92,6 +93,9 @@ def main():
     section("protocol, unix MicroPython (64-bit), .mpy", run_mp(script, tree))
     section("protocol, WebAssembly MicroPython (32-bit), .mpy", run_wasm(script, tree))
     section("protocol, CPython %s" % sys.version.split()[0], cpython_decode_compare())
+    import bench_gateway
+    section("gateway, CPython (host mode)", bench_gateway.bench(False))
+    section("gateway, unix MicroPython (64-bit), .mpy, heap 256k", bench_gateway.bench(True))
     crypto = os.path.join(ROOT, "tools", "bench_crypto.py")
     if os.path.exists(crypto):
         section("crypto, unix MicroPython (64-bit), .mpy", run_mp(crypto, tree, heap="96k"))

@@ -9,7 +9,8 @@ MicroPython. An implementation provides:
     ntp_sync()           try NTP once; True when the clock is now trusted
     time_trusted         True once NTP (or the host OS) vouches for the clock
     data_dir             folder for settings and events
-    mem_free()           free heap in bytes, or None where unknown
+    mem_free()           free heap in bytes, or None where unknown (CPython)
+    mem_alloc()          heap in use in bytes, or None where unknown
     reset()              restart the board
     wifi                 .connected() .ssid() .rssi() .ip() .scan()
 """

@@ -56,5 +56,8 @@ class Board:
     def mem_free(self):
         return gc.mem_free() if hasattr(gc, "mem_free") else None
 
+    def mem_alloc(self):
+        return gc.mem_alloc() if hasattr(gc, "mem_alloc") else None
+
     def reset(self):
         sys.exit(3)

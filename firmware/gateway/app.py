@@ -88,6 +88,10 @@ class Gateway:
 
     # ---- /api/info ------------------------------------------------------------
 
+    def heap(self):
+        gc.collect()
+        return {"free": self.board.mem_free(), "used": self.board.mem_alloc()}
+
     def info(self):
         g = self.settings.get
         b = self.board
@@ -115,7 +119,7 @@ class Gateway:
                 "wifiPasswordSet": bool(g("wifi.password")),
                 "rssiGW": wifi.rssi(),
             },
-            "memFree": b.mem_free(),
+            "heap": self.heap(),
             "uptime": int(b.time() - self.state.start_time),
         }
 
