@@ -28,8 +28,10 @@ def main(argv=None):
 
     procs = []
     if not args.dtu:
+        # The simulated sun follows this machine's time zone.
+        tz = time.localtime().tm_gmtoff
         procs.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "dtu_sim.py"),
-                                       "--listen", SIM_ADDR, "--quiet"]))
+                                       "--listen", SIM_ADDR, "--quiet", "--tz-offset", str(tz)]))
         time.sleep(0.5)
     gw = [sys.executable, os.path.join(ROOT, "tools", "run_host.py"), "--dtu", args.dtu or SIM_ADDR,
           "--listen", args.listen, "--data-dir", args.data_dir]
