@@ -218,3 +218,23 @@ def test_frozen_dtu_in_daylight_is_rebooted_at_most_hourly():
         assert any("rebooting the DTU" in e["msg"] for e in run.gw.events.items())
     finally:
         run.close()
+
+
+def test_encrypted_dtu_that_never_answers_getconfig():
+    """V01.01.x firmware may leave GetConfig unanswered: the limit then comes
+    from the real-time data, and the silence is not taken for a hung DTU."""
+    start = DAY + 9 * 3600
+    run = VirtualRun(start, hours=2, encrypted=True, getconfig_silent=True)
+    run.clock.at(start + 900, lambda: run.gw.request_limit(65))
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        sched = run.gw.sched
+        assert sched.config_supported is False
+        assert counters(run)["reboots"] == 0 and sched.recoveries == 0
+        assert sched.conn == sc.CONN_CONNECTED and sched.error == sc.ERR_OK
+        assert run.model.limit == 65 and sched.dtu_limit == 65   # read back from real-time data
+        assert '"pLim": 65' in run.gw.state.data.decode()
+        assert counters(run)["unanswered"] == 1                  # asked once, never again
+    finally:
+        run.close()
