@@ -70,6 +70,9 @@ class DtuClient:
         self._frames = None
         self._lock = asyncio.Lock()
 
+    def _now(self):
+        return int(self.clock())  # the wire's time fields are integers
+
     # ---- connection ---------------------------------------------------------
 
     @property
@@ -107,7 +110,7 @@ class DtuClient:
         async with self._lock:
             await self.connect()
             if self.detect_encryption and self.app_info is None and tag != s.TAG_APP_INFO:
-                await self._exchange(*messages.app_info(self.clock()),
+                await self._exchange(*messages.app_info(self._now()),
                                      reply_schema=s.APPInfoDataReqDTO)
             return await self._exchange(tag, schema, msg, reply_schema)
 
@@ -142,7 +145,9 @@ class DtuClient:
         except OSError as e:
             raise DtuClosed("write failed: %s" % e)
         rtag, rseq, body, mac = await self._read_frame()
-        if rtag != frame.reply_tag(tag) or rseq != seq:
+        # Replies to cloud commands (0x23nn) are not documented: only the
+        # sequence number is checked there.
+        if rseq != seq or (rtag != frame.reply_tag(tag) and tag >> 8 != 0x23):
             raise DtuBadFrame("reply %04X/%d does not answer %04X/%d" % (rtag, rseq, tag, seq))
         if self.cipher is not None and rtag not in frame.PLAIN_TAGS:
             from dtu.aesgcm import AuthError
@@ -194,11 +199,11 @@ class DtuClient:
     # ---- what a gateway asks ------------------------------------------------
 
     async def get_app_info(self):
-        return await self.request(*messages.app_info(self.clock()), s.APPInfoDataReqDTO)
+        return await self.request(*messages.app_info(self._now()), s.APPInfoDataReqDTO)
 
     async def get_real_data(self):
         """The merged RealDataNew reply (all `ap` packages), unscaled."""
-        now = self.clock()
+        now = self._now()
         first = await self.request(*messages.real_data_new(now), s.RealDataNewReqDTO)
         for cp in range(1, min(first.get("ap", 1), 16)):
             part = await self.request(*messages.real_data_new(now, cp), s.RealDataNewReqDTO)
@@ -207,34 +212,34 @@ class DtuClient:
 
     async def get_config(self):
         from dtu import config_schemas as c
-        return await self.request(*messages.get_config(self.clock()), c.GetConfigReqDTO)
+        return await self.request(*messages.get_config(self._now()), c.GetConfigReqDTO)
 
     async def set_power_limit(self, percent):
         """Send the persistent limit; returns the tid to confirm it with."""
-        tag, schema, msg = messages.power_limit(percent, self.clock())
+        tag, schema, msg = messages.power_limit(percent, self._now())
         await self.request(tag, schema, msg, s.CommandReqDTO)
         return msg["tid"]
 
     async def command_status(self, action, tid):
-        return await self.request(*messages.command_status(action, tid, self.clock()),
+        return await self.request(*messages.command_status(action, tid, self._now()),
                                   s.CommandStatusReqDTO)
 
     async def reboot_dtu(self):
-        return await self.request(*messages.dtu_reboot(self.clock()), s.CommandReqDTO)
+        return await self.request(*messages.dtu_reboot(self._now()), s.CommandReqDTO)
 
     async def inverter_command(self, action, inverter_serial):
-        return await self.request(*messages.inverter_command(action, inverter_serial, self.clock()),
+        return await self.request(*messages.inverter_command(action, inverter_serial, self._now()),
                                   s.CommandReqDTO)
 
     async def heartbeat(self):
-        return await self.request(*messages.heartbeat(self.clock()), s.HBReqDTO)
+        return await self.request(*messages.heartbeat(self._now()), s.HBReqDTO)
 
     async def get_network_info(self):
-        return await self.request(*messages.network_info(self.clock()), s.NetworkInfoReqDTO)
+        return await self.request(*messages.network_info(self._now()), s.NetworkInfoReqDTO)
 
     async def set_wifi(self, ssid, password):
         """Re-send the home WiFi credentials (reads the config first)."""
         from dtu import config_schemas as c
         config = await self.get_config()
-        return await self.request(*messages.set_config_wifi(config, ssid, password, self.clock()),
+        return await self.request(*messages.set_config_wifi(config, ssid, password, self._now()),
                                   c.SetConfigReqDTO)
