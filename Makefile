@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+APT_STAMP := build/.apt-installed
 DTU ?=
 LISTEN ?= 127.0.0.1:8080
 
@@ -13,7 +14,11 @@ LISTEN ?= 127.0.0.1:8080
 
 all: test
 
-setup: $(STAMP) $(NPM_STAMP)
+setup: $(APT_STAMP) $(STAMP) $(NPM_STAMP)
+
+$(APT_STAMP): requirements-apt.txt tools/setup_system.sh
+	bash tools/setup_system.sh
+	mkdir -p build && touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -132,6 +132,8 @@ DEFAULTS = {
     "dtu.cloud_schedule": "5min", "dtu.via": "lan", "dtu.ap_ssid": "",
     "dtu.ap_password": "", "admin.password": "", "timezone": "UTC",
 }
+# rows the feature issues added (mqtt.*, openhab.*, ota.*, ...): their defaults as declared
+DEFAULTS.update({r[0]: r[2] for r in SCHEMA if r[0] not in DEFAULTS})
 
 OLD = {"wifi.ssid": "home", "wifi.password": "old-secret-1", "dtu.host": "192.168.1.50",
        "dtu.interval": 60}
@@ -192,18 +194,18 @@ class TestDefaultsAndTable(Base):
         self.assertEqual(Settings("")._main, "settings.json")
 
     def test_custom_schema_rows_extend_the_table(self):
-        rows = SCHEMA + (("mqtt.port", "i", 1883, 1, 65535, False),
-                         ("mqtt.ratio", "f", 0.5, 0, 1, False),
-                         ("mqtt.password", "s", "", 0, 64, True))
+        rows = SCHEMA + (("ext.port", "i", 1883, 1, 65535, False),
+                         ("ext.ratio", "f", 0.5, 0, 1, False),
+                         ("ext.password", "s", "", 0, 64, True))
         s = Settings(self.d, schema=rows)
         s.load()
-        self.assertEqual(s.update({"mqtt": {"port": 8883, "ratio": 1}}), {"mqtt.port": 8883, "mqtt.ratio": 1.0})
-        self.assertIsInstance(s.get("mqtt.ratio"), float)
-        self.assertEqual(s.public()["mqtt.password_set"], False)
+        self.assertEqual(s.update({"ext": {"port": 8883, "ratio": 1}}), {"ext.port": 8883, "ext.ratio": 1.0})
+        self.assertIsInstance(s.get("ext.ratio"), float)
+        self.assertEqual(s.public()["ext.password_set"], False)
         # a file with the extra keys loaded by a firmware without them: dropped with a note
         s2, notes = self.fresh()
-        self.assertIn(("info", "settings.json: dropped unknown settings mqtt.password, mqtt.port, "
-                       "mqtt.ratio"), notes)
+        self.assertIn(("info", "settings.json: dropped unknown settings ext.password, ext.port, "
+                       "ext.ratio"), notes)
         self.assertEqual(s2.values(), DEFAULTS)
 
 
@@ -372,7 +374,7 @@ class TestPublic(Base):
             self.assertEqual(p[key], "")
             self.assertIs(p[key + "_set"], True)
         self.assertEqual(p["wifi.ssid"], "net")
-        self.assertEqual(len(p), len(SCHEMA) + 3)
+        self.assertEqual(len(p), len(SCHEMA) + sum(1 for r in SCHEMA if r[5]))  # one _set per secret
         self.assertEqual(s.mask({"admin.password": "x", "dtu.port": 1}),
                          {"admin.password": "", "admin.password_set": True, "dtu.port": 1})
 

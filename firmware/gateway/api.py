@@ -111,4 +111,7 @@ def make_app(gw):
     async def events(req):
         return Response(gw.events.to_json(), 200, _JSON)
 
+    for f in gw.features:
+        if hasattr(f, "routes"):
+            f.routes(app)
     return app

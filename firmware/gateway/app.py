@@ -21,6 +21,14 @@ def split_host(hostport, default_port):
     return host, int(port)
 
 
+def feature_modules():
+    """Features beyond the core (MQTT, openHAB, metrics, web app, OTA, ...):
+    each a module with attach(gw) -> an object, or None when it has nothing
+    to do. The object may have any of: routes(app), after_round(),
+    settings_changed(changed), async run(), stop(). Add a feature here."""
+    return ()
+
+
 class Gateway:
     def __init__(self, board, dtu_override=None):
         self.board = board
@@ -38,6 +46,23 @@ class Gateway:
         self._apply_settings()
         self.settings.on_change(self._settings_changed)
         self.state.render(board.time(), self._tz_offset(board.time()), self.sched)
+        self.features = []
+        for mod in feature_modules():
+            f = mod.attach(self)
+            if f is not None:
+                self.features.append(f)
+
+    def each_feature(self, method, *args):
+        """Call `method` on every feature that has it; one failing feature
+        is logged and never takes the gateway (or the others) down."""
+        for f in self.features:
+            fn = getattr(f, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception as e:  # isolate features from each other and the core
+                self.events.add("feature", "%s.%s: %r" % (type(f).__name__, method, e), "error")
 
     # ---- settings -------------------------------------------------------------
 
@@ -60,6 +85,7 @@ class Gateway:
         self._apply_settings()
         self.events.add("settings", "changed: " + ", ".join(sorted(changed)), persist=True)
         self.link.wake()
+        self.each_feature("settings_changed", changed)
 
     def _tz_offset(self, now):
         return tz.offset(self._tz, now)
@@ -83,6 +109,7 @@ class Gateway:
         for level, kind, msg in self.sched.take_notes():
             self.events.add(kind, msg, level)
         self._render()
+        self.each_feature("after_round")
         self.events.flush()
         gc.collect()
 
@@ -130,11 +157,15 @@ class Gateway:
         self.api = make_app(self)
         self.events.add("boot", "gateway %s started" % VERSION, persist=True)
         asyncio.create_task(self.link.run())
+        for f in self.features:
+            if hasattr(f, "run"):
+                asyncio.create_task(f.run())
         await self.api.start_server(host=host, port=port)
 
     def stop(self):
         self.link.running = False
         self.link.wake()
+        self.each_feature("stop")
         self.events.flush(force=True)
         api = getattr(self, "api", None)
         if api is not None:

@@ -34,7 +34,25 @@ SCHEMA = (
     ("dtu.ap_ssid", "s", "", 0, 32, False),
     ("dtu.ap_password", "p", "", 8, 63, True),
     ("admin.password", "s", "", 0, 64, True),
+    ("admin.protect_read", "b", False, 0, 0, False),
     ("timezone", "z", "UTC", 0, 64, False),
+    # push integrations; "" topic means dtu-gateway/<chip id>
+    ("mqtt.enabled", "b", False, 0, 0, False),
+    ("mqtt.host", "h", "", 0, 64, False),
+    ("mqtt.port", "i", 1883, 1, 65535, False),
+    ("mqtt.user", "s", "", 0, 64, False),
+    ("mqtt.password", "s", "", 0, 64, True),
+    ("mqtt.topic", "s", "", 0, 64, False),
+    ("mqtt.tls", "b", False, 0, 0, False),
+    ("mqtt.ha_discovery", "b", True, 0, 0, False),
+    ("openhab.enabled", "b", False, 0, 0, False),
+    ("openhab.host", "h", "", 0, 64, False),
+    ("openhab.port", "i", 8080, 1, 65535, False),
+    ("openhab.item_prefix", "s", "dtuGateway_", 0, 48, False),
+    # updates
+    ("ota.channel", "c", "release", ("release", "snapshot"), 0, False),
+    ("ota.repo", "s", "dtu-gateway/dtu-gateway", 3, 100, False),
+    ("ota.api", "s", "https://api.github.com", 8, 120, False),
 )
 
 _MISSING = object()
