@@ -3,6 +3,7 @@
 Every builder takes `now`, Unix seconds from the caller's clock: the protocol
 layer has no clock of its own (boards may count from 2000, see platform.md).
 """
+from civil import civil_from_days
 from dtu import schemas as s
 
 OFFSET = 28800  # what the official app sends in every request (UTC+8, in s)
@@ -12,17 +13,9 @@ MAX_LIMIT = 100
 
 def ymd_hms(t):
     """'YYYY-MM-DD HH:MM:SS' of Unix time t (UTC), without time.gmtime, whose
-    epoch differs between ports. Civil-from-days after H. Hinnant."""
+    epoch differs between ports."""
     days, rem = divmod(int(t), 86400)
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    y, m, d = civil_from_days(days)
     return "%04d-%02d-%02d %02d:%02d:%02d" % (y, m, d, rem // 3600, rem // 60 % 60, rem % 60)
 
 
