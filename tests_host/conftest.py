@@ -29,3 +29,10 @@ def board_files():
         for d, _, files in os.walk(os.path.join(ROOT, top)):
             out += [os.path.join(d, f) for f in files if f.endswith(".py")]
     return sorted(out)
+
+
+# Heap of the gateway under the unix MicroPython in host mode. Host mode loads
+# every .mpy into the heap (about 200 KB of code on this 64-bit port with all
+# features); boards run the code frozen or from ROMFS, where it costs no heap.
+# The board budget is measured apart (tools/bench_memory.py, README "Memory budget").
+MP_HOST_HEAP = os.environ.get("MP_HOST_HEAP", "512k")

@@ -21,6 +21,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
+# Host mode loads all code into the heap (boards freeze it or run it from ROMFS):
+# the same heap as the host-mode tests (tests_host/conftest.py MP_HOST_HEAP).
+HOST_HEAP = "512k"
 
 
 def free_port():
@@ -83,7 +86,7 @@ def bench(micropython):
     cmd = [PY, os.path.join(ROOT, "tools", "run_host.py"), "--dtu", "127.0.0.1:%d" % sim_port,
            "--listen", "127.0.0.1:%d" % gw_port, "--data-dir", tmp]
     if micropython:
-        cmd += ["--micropython", "--heap", "256k"]
+        cmd += ["--micropython", "--heap", HOST_HEAP]
         subprocess.run([PY, "-c", "import sys; sys.path.insert(0, %r); import run_host; run_host.build_mpy_tree()"
                         % os.path.join(ROOT, "tools")], check=True)
     out = []

@@ -40,6 +40,7 @@ def main(argv=None):
     procs.append(subprocess.Popen(gw))
     print()
     print("  DTU:       %s" % (args.dtu or SIM_ADDR + " (simulator)"))
+    print("  web app:   http://%s/" % args.listen)
     print("  live data: http://%s/api/data" % args.listen)
     print("  info:      http://%s/api/info" % args.listen)
     print("  events:    http://%s/api/events" % args.listen)

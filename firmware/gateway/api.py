@@ -57,7 +57,7 @@ def make_app(gw):
 
     @app.get("/api/data")
     async def data(req):
-        return Response(gw.state.data, 200, _JSON)
+        return Response(gw.data_now(), 200, _JSON)
 
     @app.get("/api/info")
     async def info(req):

@@ -11,6 +11,7 @@ import asyncio
 from dtu import messages, readings
 from dtu import schemas as s
 from dtu.client import DtuError, DtuTimeout
+from gateway import health
 from gateway import scheduler as sc
 
 _WRITE_ACTIONS = {"limit": s.ACTION_LIMIT_POWER, "on": s.ACTION_MI_START,
@@ -29,6 +30,9 @@ class DtuLink:
         self.on_dtu_time = on_dtu_time    # the DTU's clock, for a gateway without NTP
         self.running = False
         self.rounds = 0
+        self._shown = None                # clock() when on_round (render) was last called
+        self.rescue = None                # async rescue(link): the last rung (gateway.dtu_rescue)
+        self.dtu_ap = None                # (ssid, password) of the DTU's own AP, from GetConfig
         self._wake = asyncio.Event()
 
     def wake(self):
@@ -46,9 +50,14 @@ class DtuLink:
         self.running = True
         while self.running:
             now = self.clock()
-            if not self.sched.enabled:
-                self.sched.conn = sc.CONN_STOPPED
-                await self._pause(5)
+            # the watchdog's heartbeat: back within the wait plus a round (selfheal.py)
+            health.beat("link", max(5, self.sched.next_round(now) - now) + health.LINK_SLACK)
+            if not self.sched.enabled or not self.sched.net_up:
+                self.sched.conn = sc.CONN_STOPPED if not self.sched.enabled else sc.CONN_OFFLINE
+                await self._sleep_or_wake(5)
+                continue
+            if self.sched.want_rescue and self.rescue is not None:
+                await self.rescue(self)     # the scheduler asked for the last rung
                 continue
             at = self.sched.next_round(now)
             if at > now:
@@ -56,13 +65,27 @@ class DtuLink:
                     self.sched.conn = sc.CONN_CLOUD_PAUSE
                 stale_in = self.state.last_ok + self.state.stale_after - now
                 wait = at - now
-                if 0 < stale_in < wait and self.on_round:
-                    await self._sleep_or_wake(stale_in + 0.5)
+                # also when it turned stale right after the last render (in the
+                # round's tail): else /api/data says fresh until the next round ends
+                shown_fresh = self._shown is not None and \
+                    self._shown - self.state.last_ok <= self.state.stale_after
+                if (0 < stale_in < wait or (stale_in <= 0 and shown_fresh)) and self.on_round:
+                    await self._sleep_or_wake(max(stale_in, 0) + 0.5)
+                    self._shown = self.clock()
                     self.on_round(self)  # re-render: the data just turned stale
                     continue
                 await self._sleep_or_wake(wait)
                 continue
-            await self.round()
+            try:
+                await self.round()
+            except Exception as e:  # MemoryError, a bug: log it, keep polling
+                self.sched._note("link", "round failed: %r" % (e,), "error")
+                try:
+                    if self.on_round:
+                        self.on_round(self)
+                except Exception:  # noqa: S110 - already failing; the note is queued
+                    pass
+                await self._sleep_or_wake(5)
 
     async def _sleep_or_wake(self, seconds):
         if self.sleep is asyncio.sleep:
@@ -99,6 +122,8 @@ class DtuLink:
                     await self._write(step[1], step[2])
         except DtuError as e:
             self.state.poll_errors += 1
+            if isinstance(e, DtuTimeout):
+                self.state.timeouts += 1
             sched._note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
         finally:
             client.timeout = client.connect_timeout = timeout
@@ -112,6 +137,7 @@ class DtuLink:
         else:
             sched.round_done(self.clock(), False)
         if self.on_round:
+            self._shown = self.clock()
             self.on_round(self)
 
     async def _data(self):
@@ -153,6 +179,8 @@ class DtuLink:
             self.sched.config_result(self.clock(), silent=True)
             return
         self.sched.config_result(self.clock(), limit=readings.limit_from_config(cfg))
+        if cfg.get("dtu_ap_ssid"):
+            self.dtu_ap = (cfg["dtu_ap_ssid"], cfg.get("dtu_ap_pass", ""))
 
     async def _write(self, what, value):
         now = int(self.clock())

@@ -17,6 +17,11 @@ about contact lives here, and nowhere else:
   - health: failures back off; a DTU that answers with a dead or frozen clock
     or frozen readings in daylight is rebooted, at most once an hour; night
     (inverter asleep) is never a fault.                        -> round_done()
+  - the last rung: a DTU silent on the LAN for RESCUE_AFTER is sent the home
+    WiFi credentials again through its own access point (dtu_rescue.py does
+    it), at most every RESCUE_EVERY; no rounds while the gateway's own
+    network is down (`net_up`), so that never counts as the DTU's fault.
+                                                               -> _rescue_rule()
 
 The scheduler is a pure function of the clock values passed in and its own
 state: it does no I/O and never reads a clock, so a test can run a whole
@@ -32,6 +37,8 @@ except ImportError:  # pragma: no cover - CPython
 MIN_WRITE_GAP = const(31)      # s between two writes of any kind
 SAFE_INTERVAL = const(31)      # the proven-safe round spacing; less only for testing
 CLOUD_GUARD = const(2)         # s a round must start before an upload window
+SLACK = const(1)               # s added to every minimum gap: latency jitter must not
+                               # bring two rounds or writes closer than 31 s at the DTU
 CONFIG_EVERY = const(600)      # s between GetConfig refreshes
 MAX_BACKOFF = const(300)       # s, longest pause between failing rounds
 REBOOT_EVERY = const(3600)     # s, the recovery ladder reboots the DTU at most this often
@@ -42,6 +49,8 @@ CONFIRM_ROUNDS = const(2)      # rounds to wait for a confirmation before re-sen
 STUCK_ROUNDS = const(4)        # rounds with the same DTU timestamp in daylight -> stuck
 FROZEN_ROUNDS = const(10)      # rounds with identical readings in daylight -> frozen
 LONG_SILENCE = const(600)      # s without an answer -> error state "no answer for long"
+RESCUE_AFTER = const(1200)     # s of unanswered rounds before the DTU's AP is visited
+RESCUE_EVERY = const(10800)    # s, at most one visit to the DTU's AP per 3 h
 
 # dtuConnState, numbered as in the peer firmware
 CONN_OFFLINE = const(0)
@@ -117,6 +126,12 @@ class Scheduler:
         self.sig_same = 0
         self.last_reboot = None
         self.recoveries = 0
+        # the last rung (the app sets rescue_possible: home WiFi up, DTU AP known)
+        self.net_up = True             # the gateway's own network; no rounds without it
+        self.rescue_possible = False
+        self.want_rescue = False
+        self.fail_since = None         # first unanswered round since the last answer
+        self.last_rescue = None
 
     def configure(self, interval, cloud_pause, cloud_seconds, cloud_schedule="5min"):
         if cloud_schedule not in SCHEDULES:
@@ -181,9 +196,10 @@ class Scheduler:
 
     def gap(self):
         """Spacing of rounds: the interval, stretched while the DTU fails."""
+        base = self.interval + SLACK if self.interval >= SAFE_INTERVAL else self.interval
         if self.failures <= 1:
-            return self.interval
-        return min(MAX_BACKOFF, max(self.interval, self.interval * (1 << min(self.failures - 1, 5))))
+            return base
+        return min(MAX_BACKOFF, max(base, self.interval * (1 << min(self.failures - 1, 5))))
 
     def next_round(self, now):
         """The earliest time the next round may start (>= now)."""
@@ -235,7 +251,7 @@ class Scheduler:
         return None
 
     def _write_step(self, now):
-        if self.last_write is not None and now - self.last_write < MIN_WRITE_GAP:
+        if self.last_write is not None and now - self.last_write < MIN_WRITE_GAP + SLACK:
             return None
         need = self._write_needed()
         if need is None:
@@ -323,6 +339,7 @@ class Scheduler:
         if self.failures:
             self._note("dtu", "answering again after %d failed rounds" % self.failures)
         self.failures = 0
+        self.fail_since = None
         self.last_ok = now
         self.conn = CONN_CONNECTED
         if limit is not None and self.pending is None:
@@ -345,16 +362,44 @@ class Scheduler:
         self.last_sig = signature
 
     def _failed(self, now):
-        self.failures += 1
+        if self.fail_since is None:
+            self.fail_since = now
         rebooting = self.last_reboot is not None and now - self.last_reboot < REBOOT_GRACE
         if rebooting:
             self.conn = CONN_DTU_REBOOT
-            return
+            return      # not a failure yet: no back-off, so it is seen back within an interval
+        self.failures += 1
         self.conn = CONN_RECONNECTING if self.failures < 3 else CONN_ERROR
         if self.last_ok is None or now - self.last_ok >= LONG_SILENCE:
             self.error = ERR_NO_ANSWER
         self._note("dtu", "no answer (%d in a row), next try in %d s" % (self.failures, self.gap()),
                    "warn")
+        self._rescue_rule(now)
+
+    def _rescue_rule(self, now):
+        # The last rung: silent on the LAN for RESCUE_AFTER (the earlier rungs,
+        # back-off and reboot, did not help), and no visit in RESCUE_EVERY.
+        if self.want_rescue or not self.rescue_possible or now - self.fail_since < RESCUE_AFTER:
+            return
+        if self.last_rescue is not None and now - self.last_rescue < RESCUE_EVERY:
+            return
+        self.want_rescue = True
+        self._note("recovery", "DTU silent for %d min: re-sending the WiFi credentials "
+                   "through its access point" % ((now - self.fail_since) // 60), "warn")
+
+    def rescue_done(self, now, ok):
+        """The executor visited the DTU's AP; ok: SetConfig was answered (the
+        DTU then rejoins the WiFi: ~1.5 min, treated like a reboot)."""
+        self.want_rescue = False
+        self.last_rescue = now
+        if ok:
+            self.last_write = now         # SetConfig is a write: the 31 s rule holds
+            self.last_reboot = now
+            self.conn = CONN_DTU_REBOOT
+            self.failures = min(self.failures, 1)   # poll at the interval again
+            self.recoveries += 1
+        self._note("recovery", "WiFi credentials re-sent through the DTU's access point" if ok
+                   else "visit to the DTU's access point failed", "info" if ok else "warn")
 
     def _recover(self, now, why):
         if self.last_reboot is not None and now - self.last_reboot < REBOOT_EVERY:

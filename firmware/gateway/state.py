@@ -27,7 +27,9 @@ class LiveState:
         self.inverter_serial = 0
         self.polls = 0
         self.poll_errors = 0
-        self.data = b"{}"          # the cached /api/data body
+        self.timeouts = 0          # DTU timeouts (counted in poll_errors too), for /metrics
+        self.data = b"{}"          # the /api/data body of the last render
+        self._rest = b"}"
         self.stale_after = 67      # s; set from the interval by the app
 
     def fresh(self, now):
@@ -53,11 +55,9 @@ class LiveState:
         pv = r["pv"] if r else ()
         inv = r["inverter"] if r else {"temp": 0.0, "limit": 0.0}
         grid = r["grid"] if r else None
-        want = sched.want_limit
+        want = sched.want_limit if sched.want_power is not False else 0
         lim = sched.dtu_limit if sched.dtu_limit is not None else inv["limit"]
         body = {
-            "localtime": int(now + local_offset),
-            "ntpStamp": int(now),
             "lastResponse": int(self.dtu_time),
             "dtuConnState": sched.conn,
             "dtuErrorState": sched.error,
@@ -75,8 +75,16 @@ class LiveState:
             "pv1": _port(pv[1] if len(pv) > 1 else None),
             "dtu": {"rssi": self.dtu_rssi, "serial": self.dtu_serial,
                     "version": self.dtu_version, "encrypted": 1 if self.encrypted else 0},
-            "age": int(now - self.last_ok) if self.last_ok else -1,
         }
         body["grid"]["f"] = round(grid["f"], 2) if grid else 0.0
-        self.data = json.dumps(body).encode()
+        self._rest = json.dumps(body).encode()[1:]   # without its "{"
+        self.data = self.current(now, local_offset)
         return self.data
+
+    def current(self, now, local_offset):
+        """The /api/data body as of now: the clock fields are fresh, the rest is
+        the bytes rendered after the last round (cheap enough per request)."""
+        now = int(now)
+        head = '{"localtime": %d, "ntpStamp": %d, "age": %d, ' % (
+            now + int(local_offset), now, now - int(self.last_ok) if self.last_ok else -1)
+        return head.encode() + self._rest

@@ -40,7 +40,7 @@ class DtuErrorCode(DtuError):
     """The DTU answered with a non-zero error code."""
 
     def __init__(self, tag, code):
-        DtuError.__init__(self, "DTU error code %d for %04X" % (code, tag))
+        super().__init__("DTU error code %d for %04X" % (code, tag))
         self.tag = tag
         self.code = code
 
