@@ -1,0 +1,274 @@
+"""MQTT for the gateway: live values, Home Assistant discovery, commands.
+
+Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
+
+    availability                     online / offline (the last will)
+    grid/{v,c,p,f,dE,tE}             after each fresh round (gateway/values.py)
+    pv0/{v,c,p,dE,tE}, pv1/...       "
+    inverter/temp, dtu/rssi          "
+    inverter/{limit,limit_set,uptodate,active}, dtu/{connection,error}
+                                     when they change
+Commands (subscribed with QoS 1):
+    set/power_limit       0..100     -> gw.request_limit(), like POST /api/power-limit
+    set/dtu_reboot        PRESS      -> gw.sched.request_reboot()
+    set/inverter_restart  PRESS      -> gw.sched.request_restart()
+so every DTU rule of the scheduler applies to them. Retained command messages
+are ignored: a stale retained PRESS must not reboot the DTU at every connect.
+
+On every connect (and when Home Assistant announces itself on
+homeassistant/status) the discovery configs and all values are published
+again: a broker restarted without persistence has lost them. Turning
+mqtt.ha_discovery off publishes empty retained configs, which removes the
+entities; that is repeated at every connect while it is off.
+
+TLS (mqtt.tls) checks the broker's certificate against mqtt_ca.pem in the
+data folder (PEM or DER), and its host name against mqtt.host. The ESP8266
+cannot check certificates, so it refuses TLS rather than pretend.
+
+Loaded only while mqtt.enabled is on (gateway/lazy.py); run() returns when
+it is turned off, after saying offline. The discovery tables are loaded for
+each announcement only.
+"""
+import asyncio
+import gc
+import sys
+
+CA_FILE = "mqtt_ca.pem"
+KEEPALIVE = 60
+HA_STATUS = "homeassistant/status"
+
+
+def attach(gw):
+    return MqttBridge(gw)
+
+
+def base_topic(gw):
+    return gw.settings.get("mqtt.topic").strip("/") or "dtu-gateway/" + gw.board.chip_id()
+
+
+class MqttBridge:
+    def __init__(self, gw):
+        self.gw = gw
+        self.client = None
+        self.base = ""
+        self._running = True
+        self._restart = False
+        self._announce = False
+        self._announcing = False
+        self._wake = asyncio.Event()
+        self._polls = -1
+        self._sent = {}      # status name -> text last published
+
+    # ---- feature hooks ---------------------------------------------------------------
+
+    def settings_changed(self, changed):
+        keys = [k for k in changed if k.startswith("mqtt.")]
+        if not keys:
+            return
+        if keys == ["mqtt.ha_discovery"]:
+            self._announce = True
+        else:
+            self._restart = True
+        self._wake.set()
+
+    def after_round(self):
+        polls = self.gw.state.polls
+        fresh = polls != self._polls
+        self._polls = polls
+        self._publish(fresh)
+
+    def stop(self):
+        self._running = False
+        c = self.client
+        if c is not None:
+            c.stop()   # the broker publishes our will: offline
+        self._wake.set()
+
+    def metrics(self):
+        """(name, value, help) for GET /metrics."""
+        c = self.client
+        return (("dtu_gateway_mqtt_connected", 1 if c is not None and c.connected else 0,
+                 "1 while connected to the MQTT broker"),
+                ("dtu_gateway_mqtt_dropped_total", c.dropped if c is not None else 0,
+                 "MQTT messages dropped because the outgoing queue was full"))
+
+    async def run(self):
+        """Serve until stop() or until mqtt.enabled is turned off."""
+        while self._running and self.gw.settings.get("mqtt.enabled"):
+            self._restart = False
+            c = None
+            if self._enabled():
+                try:
+                    c = self._make_client()
+                except (ValueError, OSError) as e:
+                    self.gw.events.add("mqtt", str(e), "error")
+            if c is None:
+                await self._pause(None if not self._enabled() else 30)
+                continue
+            self.client = c
+            task = asyncio.create_task(c.run())
+            try:
+                while self._running and not self._restart:
+                    if self._announce and c.connected:
+                        self._announce = False
+                        await self._announce_all(c)
+                    else:
+                        await self._pause(5)
+            finally:
+                self.client = None
+                if self._running:
+                    await c.disconnect()   # settings changed: say offline, then go
+                c.stop()
+                try:
+                    await asyncio.wait_for(task, 5)
+                except BaseException:  # already ended, or cancelled: nothing to keep
+                    pass
+                gc.collect()
+
+    # ---- connection ------------------------------------------------------------------
+
+    def _enabled(self):
+        g = self.gw.settings.get
+        return bool(g("mqtt.enabled") and g("mqtt.host"))
+
+    async def _pause(self, seconds):
+        try:
+            if seconds is None:
+                await self._wake.wait()
+            else:
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _make_client(self):
+        from mqtt.client import MQTTClient
+        gw = self.gw
+        g = gw.settings.get
+        self.base = base = base_topic(gw)
+        ssl = self._tls() if g("mqtt.tls") else None
+        avail = base + "/availability"
+        c = MQTTClient("dtugw" + gw.board.chip_id(), g("mqtt.host"), g("mqtt.port"),
+                       g("mqtt.user"), g("mqtt.password"), KEEPALIVE, ssl=ssl,
+                       will=(avail, b"offline", True, 1), birth=(avail, b"online", True, 1),
+                       on_message=self._on_message, on_connect=self._on_connect,
+                       on_disconnect=self._on_disconnect)
+        c.subscribe(base + "/set/+", 1)
+        c.subscribe(HA_STATUS, 0)
+        return c
+
+    def _tls(self):
+        gw = self.gw
+        if gw.board.name == "esp8266":
+            raise ValueError("mqtt.tls: the ESP8266 cannot check the broker's certificate")
+        if not gw.board.time_trusted:
+            raise ValueError("mqtt.tls: waiting for the clock (NTP) to check certificates")
+        from mqtt.tls import tls_context
+        try:
+            with open(gw.board.data_dir + "/" + CA_FILE, "rb") as f:
+                ca = f.read(16384)
+        except OSError:
+            ca = None
+        if ca:
+            return tls_context(ca)
+        if sys.implementation.name != "micropython":
+            import ssl
+            return ssl.create_default_context()   # host mode: the system's CAs
+        raise ValueError("mqtt.tls needs the broker's CA certificate in " + CA_FILE)
+
+    def _on_connect(self, c):
+        self._sent = {}
+        self._announce = True
+        self._wake.set()
+        self.gw.events.add("mqtt", "connected to %s:%d" % (c.host, c.port))
+
+    def _on_disconnect(self, c, err, was):
+        self.gw.events.add("mqtt", ("connection lost: %s" if was else "cannot connect: %s") % err, "warn")
+
+    def _url(self):
+        gw = self.gw
+        port = 80
+        try:  # host mode on CPython: the port really listened on
+            port = gw.api.server.sockets[0].getsockname()[1]
+        except Exception:  # no server yet, or MicroPython's: a board listens on 80
+            pass
+        ip = gw.board.wifi.ip()
+        return "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
+
+    async def _announce_all(self, c):
+        gw = self.gw
+        self._announcing = True
+        from gateway.lazy import unload
+        try:
+            from gateway import mqtt_ha
+            chip = gw.board.chip_id()
+            if gw.settings.get("mqtt.ha_discovery"):
+                from gateway.app import VERSION
+                dev = mqtt_ha.device(chip, VERSION, self._url(), gw.state.dtu_serial)
+                items = mqtt_ha.configs(chip, self.base, dev)
+            else:
+                items = ((t, b"") for _, _, t in mqtt_ha.topics(chip))
+            for topic, payload in items:
+                c.publish(topic, payload, True, 1)
+                if not await c.room(4):
+                    return   # connection lost: the next connect announces again
+        finally:
+            self._announcing = False
+            items = None
+            unload("gateway.mqtt_ha")
+            gc.collect()
+        self._sent = {}
+        self._publish(True)
+
+    # ---- values and commands ----------------------------------------------------------
+
+    def _publish(self, readings):
+        c = self.client
+        if c is None or not c.connected or self._announcing:
+            return   # the next connect publishes everything anyway
+        from gateway import values
+        gw = self.gw
+        b = self.base + "/"
+        if readings:
+            for name, text in values.readings(gw.state):
+                c.publish(b + name, text, True)
+        sent = self._sent
+        for name, text in values.status(gw.state, gw.sched, gw.board.time()):
+            if sent.get(name) != text:
+                sent[name] = text
+                c.publish(b + name, text, True)
+
+    def _on_message(self, topic, payload, retained):
+        gw = self.gw
+        if topic == HA_STATUS:
+            if payload == b"online" and gw.settings.get("mqtt.ha_discovery"):
+                self._announce = True
+                self._wake.set()
+            return
+        pre = self.base + "/set/"
+        if not topic.startswith(pre):
+            return
+        cmd = topic[len(pre):]
+        if retained:
+            gw.events.add("mqtt", "ignored a retained command on " + topic, "warn")
+            return
+        from gateway import values
+        try:
+            text = str(payload, "utf-8").strip()
+            if cmd == "power_limit":
+                gw.request_limit(values.parse_limit(text))
+            elif cmd == "dtu_reboot" or cmd == "inverter_restart":
+                if text.upper() not in ("PRESS", "1", "ON", "TRUE"):
+                    raise ValueError("payload must be PRESS")
+                if cmd == "dtu_reboot":
+                    gw.sched.request_reboot()
+                else:
+                    gw.sched.request_restart()
+                gw.events.add("mqtt", cmd + " requested", persist=True)
+            else:
+                raise ValueError("unknown command")
+        except (ValueError, UnicodeError) as e:
+            gw.events.add("mqtt", "refused %s %r: %s" % (cmd, bytes(payload[:20]), e), "warn")
+            return
+        gw.link.wake()
+        self._publish(False)   # limit_set at once, for the slider that sent it
