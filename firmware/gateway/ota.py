@@ -1,0 +1,244 @@
+"""Updates from the project's GitHub releases: the feature that plugs into
+the gateway (state, API, the 12-hour check, the new app's trial).
+
+    GET  /api/ota          {"state": "idle|checking|available|downloading|
+                            verifying|staged|applied|error", "error": ...,
+                            "progress": 0..100 or null, "version", ...}
+    POST /api/ota/check    check now (answers when done)
+    POST /api/ota/update   {"reboot": true}: download, verify, stage, switch in at the reboot
+    POST /api/ota/upload   the release archive as the body (?sha256=<hex>&reboot=0):
+                           verified file by file like a download; the 2 KB body
+                           cap does not apply here, the body is streamed
+Access control (admin) is gateway.auth's guard, which covers every POST under
+/api/. Only this module stays in RAM: the work (gateway.ota_api, ota_check,
+ota_fetch, ota_stage, ota_json; ota_swap for the journal) is imported when a
+check, an update or an upload runs and dropped again afterwards. The switch
+and the rollback are done by the loader (ota_boot, ota_swap) at the next boot.
+"""
+import asyncio
+import sys
+
+import ota_boot
+from gateway.mono import mono
+
+try:
+    from micropython import const
+except ImportError:  # pragma: no cover
+    def const(x):
+        return x
+
+CHECK_EVERY = const(43200)         # s between checks (12 h)
+RETRY_AFTER_ERROR = const(3600)
+UPLOAD = "/api/ota/upload"
+MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
+_WORK = ("ota_api", "ota_check", "ota_fetch", "ota_stage", "ota_json")
+
+
+class Ota:
+    first_check = 60               # s after the start (tests make it shorter)
+    confirm_stable = 30            # s the new app must be healthy before it confirms
+    confirm_window = ota_boot.CONFIRM_WINDOW
+    reboot_delay = 2               # s between "staged" and the reboot (the page sees it)
+
+    def __init__(self, gw, root=None, fs=None):
+        self.gw = gw
+        b = gw.board
+        root = root or getattr(b, "ota_root", None) or ota_boot.ROOT
+        # False: a gateway run from its source tree (host mode): it checks only
+        # when asked, and stages into its data folder without switching anything
+        self.can_apply = root is not None
+        root = root or b.data_dir
+        self.root = root if root.endswith("/") else root + "/"
+        self.fs = fs
+        self._loader = None
+        self.state, self.error, self.progress = "idle", None, None
+        self.rel = self.snap = self.best = None    # what the last check found
+        self.available = False
+        self.checked = 0                # board.time() of the last good check
+        self.next_check = mono() + self.first_check
+        self.blocked_until = 0          # mono(): GitHub's rate limit
+        self.rate = None                # {"remaining", "reset"} from the last API answer
+        self.etags = {}                 # url -> (etag, result): 304s cost no rate limit
+        self.busy = False
+        self.running = True
+        self._wake = asyncio.Event()
+        v = ota_boot.read_json(self.root + ota_boot.APP + "/version.json") if self.can_apply else None
+        if v is None or not isinstance(v.get("version"), str):
+            from gateway.app import VERSION, VERSION_DATE
+            v = {"version": VERSION, "date": VERSION_DATE}
+        self.installed = {"version": v["version"], "date": v.get("date", ""), "channel": v.get("channel", "")}
+        self.last = last = ota_boot.read_json(self.root + ota_boot.LAST)
+        j = ota_boot.read_json(self.root + ota_boot.JOURNAL)
+        self.trial = bool(j and j.get("op") == "trial")
+        if self.trial:
+            self.state = "applied"
+            gw.events.add("ota", "running %s on trial" % self.installed["version"], persist=True)
+        elif last and last.get("result") == "rolled back" and not last.get("shown"):
+            # the loader rolled an update back at this boot: say so, once
+            self.state, self.error = "error", "update to %s rolled back: %s" % (
+                last.get("version"), last.get("why"))
+            gw.events.add("ota", self.error, "error", persist=True)
+            last["shown"] = True
+            try:
+                import json
+                self.loader.write(ota_boot.LAST, json.dumps(last))
+            except OSError:
+                pass
+
+    @property
+    def loader(self):
+        """ota_swap.Loader on this root (imported on first use)."""
+        if self._loader is None:
+            self._loader = ota_boot.swap_module(self.root).Loader(self.root, self.fs)
+        return self._loader
+
+    def can_check(self):
+        """None when this board can reach ota.api now, else the reason."""
+        gw = self.gw
+        if not gw.settings.get("ota.api").startswith("https://"):
+            return None
+        try:
+            from board import boards
+            tls = boards.get(gw.board.name)["tls"]
+        except (ImportError, KeyError):
+            tls = True
+        if not tls:
+            return "this board cannot check GitHub over HTTPS: the web page fetches the release and uploads it"
+        if not gw.board.time_trusted:
+            return "the clock is not set yet (HTTPS needs it)"
+        return None
+
+    def firmware(self):
+        """The seed's /api/info "firmware" object."""
+        sel, rel = self.best, self.rel
+        return {"version": self.installed["version"], "versiondate": self.installed["date"],
+                "versionServer": sel["version"] if sel else "",
+                "versiondateServer": sel["date"] if sel else "",
+                "versionServerRelease": rel["version"] if rel else "",
+                "versiondateServerRelease": rel["date"] if rel else "",
+                "selectedUpdateChannel": "1" if self.gw.settings.get("ota.channel") == "snapshot" else "0",
+                "updateAvailable": 1 if self.available else 0,
+                "updateState": self.state}
+
+    def status(self):
+        best = self.best
+        return {"state": self.state, "error": self.error, "progress": self.progress,
+                "version": self.installed["version"], "channel": self.gw.settings.get("ota.channel"),
+                "available": best["version"] if best and self.available else None,
+                "release": self.rel["version"] if self.rel else None,
+                "snapshot": self.snap["version"] if self.snap else None,
+                "checked": self.checked or None, "trial": self.trial, "canApply": self.can_apply,
+                "cannotCheck": self.can_check(), "rateLimit": self.rate, "last": self.last}
+
+    def fail(self, e):
+        self.state, self.progress = "error", None
+        self.error = getattr(e, "message", None) or str(e) or type(e).__name__
+        self.gw.events.add("ota", self.error, "error")
+
+    def unload(self):
+        """Drop the work modules from RAM (they come back on the next use)."""
+        import gateway
+        for m in _WORK:
+            if sys.modules.pop("gateway." + m, None) is not None and hasattr(gateway, m):
+                delattr(gateway, m)
+
+    async def check(self):
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            from gateway import ota_check
+            await ota_check.check(self)
+        except Exception as e:  # every failure ends in "error", never in a dead task
+            self.fail(e)
+            self.next_check = mono() + RETRY_AFTER_ERROR
+        finally:
+            self.busy = False
+            if self.blocked_until > mono():
+                self.next_check = max(self.next_check, self.blocked_until)
+            self.unload()
+
+    async def run(self):
+        if self.trial:
+            from gateway import ota_api
+            await ota_api.trial(self)
+            self.unload()
+        if not self.can_apply:
+            return
+        while self.running:
+            wait = self.next_check - mono()
+            if wait <= 0:
+                if self.can_check() is None:
+                    await self.check()
+                else:
+                    self.next_check = mono() + 600
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), min(wait, 60))
+            except asyncio.TimeoutError:
+                pass
+
+    def stop(self):
+        self.running = False
+        self._wake.set()
+
+    def settings_changed(self, changed):
+        if any(k.startswith("ota.") for k in changed):
+            self.rel = self.snap = self.best = None
+            self.available = False
+            self.etags = {}
+            if self.state in ("available", "idle", "error"):
+                self.state, self.error = "idle", None
+            self.next_check = mono() + 2
+            self._wake.set()
+
+    def routes(self, app):
+        o = self
+        # The upload's body is streamed to the staging folder: the 2 KB cap
+        # that gateway.api sets for every request (Request.max_content_length)
+        # is lifted for this one path, before Microdot compares the two.
+        dispatch = app.dispatch_request
+
+        async def dispatch_upload(req):
+            if req is not None and req.method == "POST" and req.path == UPLOAD:
+                req.max_content_length = MAX_UPLOAD
+            return await dispatch(req)
+        app.dispatch_request = dispatch_upload
+
+        @app.get("/api/ota")
+        async def status(req):
+            from gateway.api import _json
+            return _json(o.status())
+
+        @app.post("/api/ota/check")
+        async def check(req):
+            from gateway import ota_api
+            return await ota_api.check(o, req)
+
+        @app.post("/api/ota/update")
+        async def update(req):
+            from gateway import ota_api
+            return await ota_api.update(o, req)
+
+        @app.post(UPLOAD)
+        async def upload(req):
+            from gateway import ota_api
+            return await ota_api.upload(o, req)
+
+
+def firmware_info(gw):
+    """/api/info's "firmware" object (placeholders when OTA is not attached)."""
+    o = getattr(gw, "ota", None)
+    if o is not None:
+        return o.firmware()
+    from gateway.app import VERSION, VERSION_DATE
+    return {"version": VERSION, "versiondate": VERSION_DATE, "versionServer": "",
+            "versiondateServer": "", "versionServerRelease": "", "versiondateServerRelease": "",
+            "selectedUpdateChannel": "0", "updateAvailable": 0}
+
+
+def attach(gw):
+    o = Ota(gw)
+    gw.ota = o
+    return o
