@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,7 +92,8 @@ def bench(micropython):
                         % os.path.join(ROOT, "tools")], check=True)
     out = []
     t0 = time.time()
-    gw = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    # own session: the venv's micropython is a wrapper that starts the real binary
+    gw = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_fresh(gw_port, t0 + 30)
         out.append("start_to_first_data: %.2f s" % (time.time() - t0))
@@ -111,11 +113,11 @@ def bench(micropython):
         out.append("api_data_latency_20_clients_p99: %.1f ms" % (lat[int(len(lat) * 0.99) - 1] * 1000))
     finally:
         for p in (gw, sim):
-            p.terminate()
             try:
+                os.killpg(p.pid, signal.SIGTERM) if p is gw else p.terminate()
                 p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL) if p is gw else p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
     return "\n".join(out)
 
