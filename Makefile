@@ -31,7 +31,7 @@ $(NPM_STAMP): package.json package-lock.json
 	touch $@
 
 test: setup
-	$(PY) -m pytest tests_host -q -p no:cacheprovider
+	$(PY) -m pytest tests_host -q -p no:cacheprovider -n 2 --dist loadfile
 
 # Only the board-side unit tests, under the unix MicroPython (also part of `make test`).
 test-mp: setup
@@ -42,6 +42,42 @@ bench: setup
 
 run: setup
 	$(PY) tools/run_dev.py --listen $(LISTEN) $(if $(DTU),--dtu $(DTU))
+
+# The web app: web_static/ minified and gzipped into build/web/ (run_host.py does it too).
+.PHONY: web
+web:
+	$(PYTHON) tools/build_web.py
+
+# A real board (tools/boardctl.py; README "Hardware quick start"). Each checks PORT first.
+PORT ?=
+BOARD ?=
+IMAGE ?=
+BOARD_ARGS = $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
+.PHONY: flash deploy console romfs romfs-image bench-memory
+flash: $(STAMP)
+	$(PY) tools/boardctl.py flash $(BOARD_ARGS) $(if $(IMAGE),--image $(IMAGE))
+deploy: $(STAMP)
+	$(PY) tools/boardctl.py deploy $(BOARD_ARGS)
+console: $(STAMP)
+	$(PY) tools/boardctl.py console $(if $(PORT),--port $(PORT))
+romfs: $(STAMP)
+	$(PY) tools/boardctl.py romfs $(BOARD_ARGS)
+# Just the memory budget section of `make bench` (tools/bench_memory.py; a few minutes).
+bench-memory: setup
+	$(PY) tools/bench_memory.py --verbose
+
+romfs-image: $(STAMP)
+	$(PY) tools/boardctl.py romfs --build-only $(if $(BOARD),--board $(BOARD))
+
+# Updates (tools/bundle.py): build/bundle/ is the board's filesystem;
+# build/release/ the archive, manifest.json and version.json for a GitHub release.
+CHANNEL ?= release
+RELEASE_TAG ?=
+.PHONY: bundle release
+bundle: $(STAMP)
+	$(PY) tools/bundle.py bundle --channel $(CHANNEL)
+release: $(STAMP)
+	$(PY) tools/bundle.py release --channel $(CHANNEL) $(if $(RELEASE_TAG),--tag $(RELEASE_TAG))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

@@ -95,11 +95,26 @@ def main():
     section("protocol, CPython %s" % sys.version.split()[0], cpython_decode_compare())
     import bench_gateway
     section("gateway, CPython (host mode)", bench_gateway.bench(False))
-    section("gateway, unix MicroPython (64-bit), .mpy, heap 256k", bench_gateway.bench(True))
+    section("gateway, unix MicroPython (64-bit), .mpy, heap 512k", bench_gateway.bench(True))
     crypto = os.path.join(ROOT, "tools", "bench_crypto.py")
     if os.path.exists(crypto):
         section("crypto, unix MicroPython (64-bit), .mpy", run_mp(crypto, tree, heap="96k"))
         section("crypto, WebAssembly MicroPython (32-bit), .mpy", run_wasm(crypto, tree))
+    import bench_web
+    section("web app (gzipped size; serving it under the unix MicroPython)", bench_web.bench())
+    import bench_first_boot
+    section("first boot: WiFi manager, captive portal + DNS, access control, history, rescue "
+            "(heap, unix MicroPython 64-bit, .mpy)", bench_first_boot.bench())
+    import bench_ota
+    section("updates: release bundle size; download-and-verify heap under the unix MicroPython (64-bit), .mpy",
+            bench_ota.bench())
+    import bench_mqtt
+    section("push integrations: MQTT client with Home Assistant discovery against Mosquitto, openHAB, "
+            "/metrics (unix MicroPython 64-bit, .mpy)", bench_mqtt.bench())
+    import bench_memory
+    section("memory budget: the whole app, smallest heap for 500 DTU rounds + 5000 API requests "
+            "(unix MicroPython 64-bit, bisection; static part also 32-bit WebAssembly)",
+            bench_memory.report([]))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Host-mode entry point; runs under CPython and under the unix MicroPython.
 
     <python> tools/host_main.py ROOT --dtu HOST[:PORT] --listen HOST:PORT --data-dir DIR
+        [--dns HOST:PORT] [--wifi-scan FILE.json] [--wifi-join ok|fail]
+        [--poll-interval SECONDS]   (benchmark only: tools/bench_memory.py)
 
 ROOT is the repo (CPython) or the .mpy tree tools/run_host.py builds for the
 unix MicroPython, with Microdot in ROOT/host_deps. Use tools/run_host.py. Kept free of argparse and friends: MicroPython has neither.
@@ -10,7 +12,9 @@ import sys
 
 def _args(argv):
     opts = {"--dtu": None, "--listen": "127.0.0.1:8080", "--data-dir": "data",
-            "--chip-id": "00c0ffee"}
+            "--chip-id": "00c0ffee", "--www": None,
+            "--dns": None, "--wifi-scan": None, "--wifi-join": "ok",
+            "--poll-interval": None}
     i = 0
     while i < len(argv):
         if argv[i] not in opts or i + 1 >= len(argv):
@@ -18,6 +22,22 @@ def _args(argv):
         opts[argv[i]] = argv[i + 1]
         i += 2
     return opts
+
+
+def _wifi(opts):
+    """With --dtu the PC's network counts as the configured WiFi (always up);
+    without it the WiFi is simulated: factory mode until a network is saved,
+    scans list --wifi-scan FILE.json ([{"name", "rssi", "chan", "open"}]),
+    joins end as --wifi-join says (ok | fail)."""
+    import json
+    from board.host import HostWifi
+    nets = []
+    if opts["--wifi-scan"]:
+        with open(opts["--wifi-scan"]) as f:
+            nets = json.load(f)
+    if opts["--wifi-join"] not in ("ok", "fail"):
+        raise SystemExit("--wifi-join must be ok or fail")
+    return HostWifi(fixed=bool(opts["--dtu"]), networks=nets, join=opts["--wifi-join"])
 
 
 def main():
@@ -29,8 +49,15 @@ def main():
     from board.host import Board
     from gateway.app import Gateway, split_host
 
-    board = Board(data_dir=opts["--data-dir"], chip_id=opts["--chip-id"])
+    board = Board(data_dir=opts["--data-dir"], chip_id=opts["--chip-id"], wifi=_wifi(opts),
+                  dns_addr=split_host(opts["--dns"], 53) if opts["--dns"] else None)
+    if opts["--www"]:                        # the built web app (run_host.py passes it)
+        board.www_dir = opts["--www"]
     gw = Gateway(board, dtu_override=opts["--dtu"])
+    if opts["--poll-interval"]:
+        # BENCHMARK ONLY (tools/bench_memory.py): rounds faster than any real
+        # DTU tolerates, against the simulator with --min-gap 0; never for a DTU
+        gw.sched.interval = float(opts["--poll-interval"])
     host, port = split_host(opts["--listen"], 8080)
     print("gateway: http://%s:%d/api/data (DTU %s:%d)" % (host, port, gw.client.host, gw.client.port))
     try:

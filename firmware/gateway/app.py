@@ -21,17 +21,28 @@ def split_host(hostport, default_port):
     return host, int(port)
 
 
+# The features that run in safe mode (what setup and updates need).
+SAFE_FEATURES = ("selfheal", "wifi_manager", "auth", "portal", "webui", "ota")
+
+
 def feature_modules():
     """Features beyond the core (MQTT, openHAB, metrics, web app, OTA, ...):
     each a module with attach(gw) -> an object, or None when it has nothing
     to do. The object may have any of: routes(app), after_round(),
     settings_changed(changed), async run(), stop(). Add a feature here."""
-    return ()
+    from gateway import webui   # the web app (web_static/, served pre-gzipped)
+    from gateway import auth, history, portal, wifi_manager   # first boot, WiFi, access control
+    from gateway.lazy import METRICS, MQTT, OPENHAB   # MQTT/Home Assistant, openHAB, /metrics: loaded while on
+    from gateway import selfheal   # watchdog, crash counter and safe mode, console
+    from gateway import ota   # updates from GitHub releases or an upload (ota_boot.py switches them in)
+    return (selfheal, wifi_manager, auth, portal, history, webui, MQTT, OPENHAB, METRICS, ota)
 
 
 class Gateway:
-    def __init__(self, board, dtu_override=None):
+    def __init__(self, board, dtu_override=None, safe_mode=None):
         self.board = board
+        # safe mode (gateway/safemode.py decides at boot): setup, WiFi, updates; no DTU traffic
+        self.safe_mode = safe_mode or {"active": False, "reason": ""}
         self.settings = Settings(board.data_dir)
         self.events = Events(board.data_dir + "/events.json", clock=board.time)
         self.events.load()
@@ -48,6 +59,8 @@ class Gateway:
         self.state.render(board.time(), self._tz_offset(board.time()), self.sched)
         self.features = []
         for mod in feature_modules():
+            if self.safe_mode["active"] and mod.__name__.split(".")[-1] not in SAFE_FEATURES:
+                continue
             f = mod.attach(self)
             if f is not None:
                 self.features.append(f)
@@ -75,7 +88,7 @@ class Gateway:
         interval = g("dtu.interval")
         self.sched.configure(interval, g("dtu.cloud_pause"), g("dtu.cloud_pause_seconds"),
                              g("dtu.cloud_schedule"))
-        self.sched.enabled = bool(host)
+        self.sched.enabled = bool(host) and not self.safe_mode["active"]
         self.state.stale_after = 2 * interval + 5
         self._tz = tz.parse(g("timezone"))
         for w in self.settings.warnings():
@@ -101,6 +114,10 @@ class Gateway:
         if not self.board.time_trusted and unix > 1600000000:
             self.board.set_time(unix)
 
+    def data_now(self):
+        now = self.board.time()
+        return self.state.current(now, self._tz_offset(now))
+
     def _render(self):
         now = self.board.time()
         self.state.render(now, self._tz_offset(now), self.sched)
@@ -120,20 +137,17 @@ class Gateway:
         return {"free": self.board.mem_free(), "used": self.board.mem_alloc()}
 
     def info(self):
+        from gateway.ota import firmware_info as ota_firmware_info
         g = self.settings.get
         b = self.board
         wifi = b.wifi
-        nets = wifi.scan()
+        wm = getattr(self, "wifi_manager", None)
+        nets = wm.found() if wm is not None else []      # the last scan: scanning blocks
         return {
-            "chipid": b.chip_id(),
-            "host": "hoymilesGW_" + b.chip_id(),
+            "chipid": int(b.chip_id(), 16),            # a number, as in the seed
+            "host": "hoymilesGW_%d" % int(b.chip_id(), 16),
             "initMode": 0 if g("wifi.ssid") or b.name == "host" else 1,
-            "firmware": {
-                "version": VERSION, "versiondate": VERSION_DATE,
-                "versionServer": "", "versiondateServer": "",
-                "versionServerRelease": "", "versiondateServerRelease": "",
-                "selectedUpdateChannel": "0", "updateAvailable": 0,
-            },
+            "firmware": ota_firmware_info(self),   # gateway/ota.py: installed and released versions
             "dtuConnection": {
                 "dtuHostIp": self.client.host, "dtuPort": self.client.port,
                 "dtuSsid": g("dtu.ap_ssid"), "dtuPassword": "",
@@ -147,6 +161,7 @@ class Gateway:
                 "rssiGW": wifi.rssi(),
             },
             "heap": self.heap(),
+            "safeMode": self.safe_mode,
             "uptime": int(b.time() - self.state.start_time),
         }
 

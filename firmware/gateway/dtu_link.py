@@ -70,7 +70,7 @@ class DtuLink:
                 shown_fresh = self._shown is not None and \
                     self._shown - self.state.last_ok <= self.state.stale_after
                 if (0 < stale_in < wait or (stale_in <= 0 and shown_fresh)) and self.on_round:
-                    await self._sleep_or_wake(max(stale_in, 0) + 0.5)
+                    await self._sleep_or_wake(max(stale_in, 0) + 1)  # integral: see scheduler
                     self._shown = self.clock()
                     self.on_round(self)  # re-render: the data just turned stale
                     continue

@@ -217,7 +217,9 @@ class Scheduler:
             room = start - CLOUD_GUARD - 1 - last  # 1 s of margin for rounding
             n = int(room // gap)
             if n >= 1:
-                t = max(t, last + room / n)
+                # floor division: the boards' floats are single precision
+                # (a Unix time as float is off by a minute), so stay integral
+                t = max(t, last + room // n)
         return t
 
     # ---- what ---------------------------------------------------------------

@@ -13,6 +13,8 @@ SCHEMA has one row per key: (key, kind, default, a, b, secret)
   "s" string of a..b bytes  "p" WPA passphrase: "" or a..b bytes
   "h" "" or a host name / IPv4 address of at most b chars
   "z" time zone (gateway.tz.parse), at most b chars
+  "t" MQTT topic (prefix) of a..b bytes, without the wildcards + and #
+  "n" name of a..b letters, digits or _ (openHAB item names)
 Secrets are never returned by public(): "k": "" plus "k_set": true/false.
 In a change set, a secret's null leaves it unchanged and "" clears it.
 Later features add their keys (mqtt.*, openhab.*, ota.*) as rows here.
@@ -42,13 +44,13 @@ SCHEMA = (
     ("mqtt.port", "i", 1883, 1, 65535, False),
     ("mqtt.user", "s", "", 0, 64, False),
     ("mqtt.password", "s", "", 0, 64, True),
-    ("mqtt.topic", "s", "", 0, 64, False),
+    ("mqtt.topic", "t", "", 0, 64, False),
     ("mqtt.tls", "b", False, 0, 0, False),
     ("mqtt.ha_discovery", "b", True, 0, 0, False),
     ("openhab.enabled", "b", False, 0, 0, False),
     ("openhab.host", "h", "", 0, 64, False),
     ("openhab.port", "i", 8080, 1, 65535, False),
-    ("openhab.item_prefix", "s", "dtuGateway_", 0, 48, False),
+    ("openhab.item_prefix", "n", "dtuGateway_", 0, 48, False),
     # updates
     ("ota.channel", "c", "release", ("release", "snapshot"), 0, False),
     ("ota.repo", "s", "dtu-gateway/dtu-gateway", 3, 100, False),
@@ -113,6 +115,10 @@ def check(row, v):
     elif not a <= n <= b:
         raise SettingsError(key, "%s must be at most %d bytes long" % (key, b) if n > b
                             else "%s must be at least %d bytes long" % (key, a))
+    if kind == "t" and ("+" in v or "#" in v):
+        raise SettingsError(key, key + " must not contain the MQTT wildcards + or #")
+    if kind == "n" and not all("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "_" for c in v):
+        raise SettingsError(key, key + " may hold only letters, digits and _")
     if kind == "h" and v and not _host_ok(v):
         raise SettingsError(key, key + " must be a host name or IPv4 address (no spaces)")
     if kind == "z":

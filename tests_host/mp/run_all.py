@@ -15,6 +15,16 @@ MODULES = [
     "test_tz",
     "test_settings",
     "test_events",
+    "test_mqtt_client",
+    "test_selfheal",
+    "test_ota_boot",
+    "test_ota_stage",
+    "test_wifi_manager",
+    "test_dns",
+    "test_auth",
+    "test_history",
+    "test_button",
+    "test_rescue_rule",
 ]
 
 def _host_main():
