@@ -111,9 +111,17 @@ def main(argv=None):
     ap.add_argument("--heap", default="256k", help="MicroPython heap size (with --micropython)")
     args = ap.parse_args(argv)
     os.makedirs(args.data_dir, exist_ok=True)
+    p = subprocess.Popen(command(args))
     try:
-        return subprocess.call(command(args))
+        return p.wait()
     except KeyboardInterrupt:
+        # The gateway got the same Ctrl-C: let it flush its events and stop
+        # (subprocess.call would kill it after a quarter of a second).
+        try:
+            p.wait(4)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
         return 0
 
 
