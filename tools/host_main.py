@@ -40,7 +40,18 @@ def _wifi(opts):
     return HostWifi(fixed=bool(opts["--dtu"]), networks=nets, join=opts["--wifi-join"])
 
 
+def _restore_ctrl_c():
+    # A background job of a non-interactive shell starts with SIGINT ignored;
+    # Ctrl-C (SIGINT to the group) must stop the gateway all the same.
+    try:
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ImportError, AttributeError):  # MicroPython: no signal module
+        pass
+
+
 def main():
+    _restore_ctrl_c()
     root = sys.argv[1]
     opts = _args(sys.argv[2:])
     sys.path[:0] = [root + "/firmware", root + "/lib", root, root + "/host_deps",

@@ -11,6 +11,7 @@ simulated WiFi (--wifi-scan, --wifi-join; --dns for the captive-portal DNS).
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -111,6 +112,10 @@ def main(argv=None):
     ap.add_argument("--heap", default="256k", help="MicroPython heap size (with --micropython)")
     args = ap.parse_args(argv)
     os.makedirs(args.data_dir, exist_ok=True)
+    # Ctrl-C must stop us even when started from a non-interactive shell's
+    # background job, which leaves SIGINT ignored (and Python then installs
+    # no KeyboardInterrupt handler): the child inherits the default too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     p = subprocess.Popen(command(args))
     try:
         return p.wait()
