@@ -25,6 +25,7 @@ from proto_min import codec
 from dtu import config_schemas, frame
 from dtu import schemas as s
 from dtu.frame import CrcError, FrameError, FrameReader
+from test_oracle_codec import fields, from_pb  # one Google-to-dict view for both oracles
 
 try:
     importlib.import_module("hoymiles_wifi.protobuf.RealDataNew_pb2")
@@ -56,11 +57,6 @@ MAX_CASE_SECONDS = 0.25   # generous: a case takes well under a millisecond
 
 def name_of(schema):
     return SCHEMA_NAMES[id(schema)]
-
-
-def fields(schema):
-    for k in range(0, len(schema), 3):
-        yield schema[k], schema[k + 1], schema[k + 2]
 
 
 # ---- measuring what comes out ---------------------------------------------------
@@ -125,24 +121,6 @@ def pb_class(schema):
     name = name_of(schema)
     mod = importlib.import_module("hoymiles_wifi.protobuf.%s_pb2" % PB_MODULE[name])
     return getattr(mod, name)
-
-
-def from_pb(msg, schema):
-    out = {}
-    for num, name, kind in fields(schema):
-        v = getattr(msg, name)
-        if isinstance(kind, tuple):
-            if num < 0:
-                if len(v):
-                    out[name] = [from_pb(x, kind) for x in v]
-            elif msg.HasField(name):
-                out[name] = from_pb(v, kind)
-        elif num < 0:
-            if len(v):
-                out[name] = list(v)
-        elif v:
-            out[name] = v
-    return out
 
 
 def wire_view(d, schema):
