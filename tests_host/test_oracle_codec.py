@@ -431,6 +431,18 @@ def test_set_config_wifi_matches_hoymiles_wifi(d, ssid, password, now):
     assert encode(schema, msg) == req.SerializeToString()
 
 
+@SETTINGS
+@given(d=descriptor_strategy(pb_class("GetConfigReqDTO").DESCRIPTOR))
+def test_config_view_reads_what_the_full_schema_reads(d):
+    # the gateway's periodic GetConfig decodes only schemas.GetConfigLimitView
+    wire = to_pb(pb_class("GetConfigReqDTO")(), d).SerializeToString()
+    full = decode(config_schemas.GetConfigReqDTO, wire)
+    view = decode(s.GetConfigLimitView, wire)
+    names = [s.GetConfigLimitView[k] for k in range(1, len(s.GetConfigLimitView), 3)]
+    assert view == dict((k, full[k]) for k in names if k in full)
+    assert readings.limit_from_config(view) == readings.limit_from_config(full)
+
+
 @settings(max_examples=300, deadline=None)
 @given(v=st.integers(0, 2 ** 20))
 def test_dtu_version_matches_hoymiles_wifi(v):

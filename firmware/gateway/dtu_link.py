@@ -171,7 +171,7 @@ class DtuLink:
 
     async def _config(self):
         try:
-            cfg = await self.client.get_config()
+            cfg = await self.client.get_config(full=False)
         except DtuTimeout:
             if self.client.cipher is None:
                 raise

@@ -210,9 +210,15 @@ class DtuClient:
             readings.merge_real_data(first, part)
         return first
 
-    async def get_config(self):
-        from dtu import config_schemas as c
-        return await self.request(*messages.get_config(self._now()), c.GetConfigReqDTO)
+    async def get_config(self, full=True):
+        """The DTU's config; full=False decodes only schemas.GetConfigLimitView
+        (the limit and the DTU's own AP), without loading config_schemas."""
+        if full:
+            from dtu import config_schemas as c
+            schema = c.GetConfigReqDTO
+        else:
+            schema = s.GetConfigLimitView
+        return await self.request(*messages.get_config(self._now()), schema)
 
     async def set_power_limit(self, percent):
         """Send the persistent limit; returns the tid to confirm it with."""

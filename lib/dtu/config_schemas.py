@@ -1,10 +1,13 @@
 """GetConfig (A309) and SetConfig (A310): the DTU's network and limit settings.
 
-Kept apart from schemas.py because they are large and only needed when the
-gateway reads the config or re-sends the home WiFi credentials. SetConfig's
+Kept apart from schemas.py because they are large and only needed for a full
+config read (the CLI, the simulator) and to re-send the home WiFi credentials;
+the gateway's periodic read decodes schemas.GetConfigLimitView instead. SetConfig's
 field numbers differ from GetConfig's from 11 on (checked against
 hoymiles-wifi's descriptors by tests_host/test_oracle_schemas.py).
 """
+from dtu.schemas import GetConfigResDTO  # noqa: F401 - the request (small) lives in schemas.py
+
 try:
     from micropython import const
 except ImportError:  # pragma: no cover - CPython
@@ -15,11 +18,6 @@ except ImportError:  # pragma: no cover - CPython
 _I32 = const(0)
 _U32 = const(2)
 _STR = const(5)
-
-GetConfigResDTO = (
-    1, "offset", _I32,
-    2, "time", _U32,
-)
 
 GetConfigReqDTO = (
     1, "request_offset", _I32,

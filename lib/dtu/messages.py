@@ -40,8 +40,7 @@ def network_info(now):
 
 
 def get_config(now):
-    from dtu import config_schemas as c
-    return s.TAG_GET_CONFIG, c.GetConfigResDTO, {"offset": OFFSET, "time": now}
+    return s.TAG_GET_CONFIG, s.GetConfigResDTO, {"offset": OFFSET, "time": now}
 
 
 def set_config_wifi(config, ssid, password, now):

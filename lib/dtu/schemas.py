@@ -222,6 +222,20 @@ APPInfoDataResDTO = (
     5, "time", _U32,
 )
 
+# GetConfig as the gateway's periodic read does it: the request is small, and of
+# the DTU's ~60-field reply (config_schemas.GetConfigReqDTO) only these three
+# are used; a decoder skips the fields its schema does not list, so the big
+# table stays unloaded (heap) and the reply decodes into a 3-key dict.
+GetConfigResDTO = (
+    1, "offset", _I32,
+    2, "time", _U32,
+)
+GetConfigLimitView = (
+    5, "limit_power_mypower", _I32,
+    61, "dtu_ap_ssid", _STR,
+    62, "dtu_ap_pass", _STR,
+)
+
 # tag -> (request schema, reply schema); GetConfig/SetConfig are in config_schemas.
 BY_TAG = {
     TAG_APP_INFO: (APPInfoDataResDTO, APPInfoDataReqDTO),
