@@ -13,10 +13,12 @@ from gateway.wifi_manager import networks, quality
 HOME, PW = "HomeNet", "home-secret"
 
 
-def make(nets=None, delay=3.0, **settings):
+def make(nets=None, delay=3.0, safe=None, **settings):
     clock = Clock()
     wifi = FakeWifi(clock, nets if nets is not None else {HOME: PW}, delay)
     gw = Gw(wifi, clock, FakeSettings(**settings))
+    if safe is not None:           # what gateway.app.Gateway always has
+        gw.safe_mode = {"active": safe, "reason": "3 crashes in a row" if safe else ""}
     wm = wmod.attach(gw)
     wm.clock, wm.sleep = clock, clock.sleep
     gw.settings.on_change(wm.settings_changed)
@@ -220,6 +222,60 @@ class ViaDtuAp(unittest.TestCase):
         clock.advance(1)
         wm.step(clock())
         self.assertFalse(gw.sched.rescue_possible)              # our own network is down
+
+
+class SafeMode(unittest.TestCase):
+    """Safe mode (gateway/safemode.py): the setup page and the OTA upload must
+    stay reachable on our AP even when the home WiFi works."""
+
+    def test_safe_mode_keeps_the_ap_open_long_after_the_grace(self):
+        clock, wifi, gw, wm = make(safe=True, wifi__ssid=HOME, wifi__password=PW)
+        run_for(clock, wm, 4)
+        self.assertEqual(wm.state, "connected")
+        self.assertTrue(gw.sched.net_up)
+        run_for(clock, wm, 10 * wmod.AP_GRACE)
+        self.assertEqual((wm.state, wifi.ap), ("connected", "DTU-Gateway-c0ffee"))
+        self.assertNotIn(("ap_stop",), wifi.log)
+        self.assertEqual(wm.status()["mode"], "ap+sta")
+        self.assertNotIn("closed", gw.events.text())
+        self.assertEqual(len(connects(wifi)), 1)
+
+    def test_safe_mode_opens_the_ap_when_joined_at_boot_and_reopens_it(self):
+        clock = Clock()
+        wifi = FakeWifi(clock, {HOME: PW}, delay=0)
+        wifi.connect(HOME, PW)                 # the chip rejoined on its own before the app ran
+        wifi.log = []
+        gw = Gw(wifi, clock, FakeSettings(wifi__ssid=HOME, wifi__password=PW))
+        gw.safe_mode = {"active": True, "reason": "the button was held at boot"}
+        wm = wmod.attach(gw)
+        wm.clock = clock
+        wm.step(clock())
+        self.assertEqual(wm.state, "connected")
+        self.assertEqual(wifi.log, [("ap_start", "DTU-Gateway-c0ffee")])   # no rejoin, AP open
+        wifi.ap_stop()                         # something else closed it
+        clock.advance(1)
+        wm.step(clock())
+        self.assertEqual(wifi.ap, "DTU-Gateway-c0ffee")
+        self.assertEqual(wm.state, "connected")
+        self.assertEqual(len(connects(wifi)), 0)
+
+    def test_setup_from_the_ap_closes_it_only_outside_safe_mode(self):
+        # safe: off, on, and a gateway stand-in that does not say (off)
+        for safe, after in ((False, None), (None, None), (True, "DTU-Gateway-c0ffee")):
+            clock, wifi, gw, wm = make(safe=safe)
+            wm.step(clock())
+            self.assertEqual((wm.state, wifi.ap), ("ap", "DTU-Gateway-c0ffee"))
+            gw.settings.update({"wifi.ssid": HOME, "wifi.password": PW})
+            run_for(clock, wm, 4)
+            self.assertEqual((wm.state, wifi.ap), ("connected", "DTU-Gateway-c0ffee"))
+            run_for(clock, wm, wmod.AP_GRACE - 10)
+            self.assertEqual(wifi.ap, "DTU-Gateway-c0ffee")
+            run_for(clock, wm, 15)
+            self.assertEqual(wifi.ap, after, safe)
+            run_for(clock, wm, 10 * wmod.AP_GRACE)
+            self.assertEqual(wifi.ap, after, safe)       # and it stays that way
+            self.assertEqual(wifi.log.count(("ap_stop",)), 0 if safe else 1)
+            self.assertEqual((wm.state, len(connects(wifi))), ("connected", 1))
 
 
 class FixedAndScan(unittest.TestCase):

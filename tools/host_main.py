@@ -3,6 +3,7 @@
     <python> tools/host_main.py ROOT --dtu HOST[:PORT] --listen HOST:PORT --data-dir DIR
         [--dns HOST:PORT] [--wifi-scan FILE.json] [--wifi-join ok|fail]
         [--poll-interval SECONDS]   (benchmark only: tools/bench_memory.py)
+        [--safe-mode REASON]        (boot in safe mode, as gateway/safemode.py decides on a board)
 
 ROOT is the repo (CPython) or the .mpy tree tools/run_host.py builds for the
 unix MicroPython, with Microdot in ROOT/host_deps. Use tools/run_host.py. Kept free of argparse and friends: MicroPython has neither.
@@ -14,7 +15,7 @@ def _args(argv):
     opts = {"--dtu": None, "--listen": "127.0.0.1:8080", "--data-dir": "data",
             "--chip-id": "00c0ffee", "--www": None,
             "--dns": None, "--wifi-scan": None, "--wifi-join": "ok",
-            "--poll-interval": None}
+            "--poll-interval": None, "--safe-mode": None}
     i = 0
     while i < len(argv):
         if argv[i] not in opts or i + 1 >= len(argv):
@@ -64,7 +65,8 @@ def main():
                   dns_addr=split_host(opts["--dns"], 53) if opts["--dns"] else None)
     if opts["--www"]:                        # the built web app (run_host.py passes it)
         board.www_dir = opts["--www"]
-    gw = Gateway(board, dtu_override=opts["--dtu"])
+    safe = {"active": True, "reason": opts["--safe-mode"]} if opts["--safe-mode"] else None
+    gw = Gateway(board, dtu_override=opts["--dtu"], safe_mode=safe)
     if opts["--poll-interval"]:
         # BENCHMARK ONLY (tools/bench_memory.py): rounds faster than any real
         # DTU tolerates, against the simulator with --min-gap 0; never for a DTU

@@ -55,6 +55,22 @@ function show(el, text) {
 
 function banner(text) { show($("#banner"), text); }
 
+// Safe mode (gateway/safemode.py): why, from /api/info. A plain fetch, so a
+// locked gateway just shows nothing until the login (which asks again).
+async function loadSafeMode() {
+  let m;
+  try {
+    const r = await fetch("/api/info", { credentials: "same-origin", cache: "no-store" });
+    if (!r.ok) return;
+    m = (await r.json()).safeMode || {};
+  } catch (e) {
+    return;                                  // no answer: the views say so
+  }
+  $("#safe-reason").textContent = m.active ? m.reason || "unknown" : "";
+  $("#safe-link").href = "/safe-mode";       // set here: index.html refers to its assets only
+  $("#safe-banner").hidden = !m.active;
+}
+
 // How often the dashboard asks for /api/data (ms): every 5 s, or ?poll=N seconds (1..60).
 const POLL = Math.min(60, Math.max(1, +new URLSearchParams(location.search).get("poll") || 5)) * 1000;
 
@@ -146,6 +162,7 @@ async function login(ev) {
     $("#l-pass").value = "";
     authButtons();
     go(S.after && S.after !== "login" ? S.after : "dashboard");
+    loadSafeMode();
   } catch (e) {
     show(err, e.status === 401 ? "Wrong password." : e.message);
     $("#l-pass").select();
@@ -817,6 +834,7 @@ async function boot() {
   } catch (e) {
     banner("No answer from the gateway (" + e.message + ").");
   }
+  await loadSafeMode();
   if (!VIEWS[location.hash.slice(1)]) {
     const ss = S.session, locked = ss.auth_required && !ss.logged_in && ss.protect_read;
     history.replaceState(null, "", !locked && await needsSetup() ? "#setup" : "#dashboard");

@@ -5,7 +5,8 @@ States (`state`, also in GET /api/wifi):
   "ap"         nothing to join (factory mode): our open AP DTU-Gateway-<chip id>
   "joining"    connect() issued at _since; the AP stays as it is
   "connected"  joined; our AP, if open, closes AP_GRACE s later (the setup
-               page can still show the new address to the phone on it)
+               page can still show the new address to the phone on it);
+               in safe mode it stays open (see keep_ap())
   "waiting"    a join failed or timed out: the station is stopped, our AP is
                open, the next attempt comes at _retry_at (back-off 10 s..5 min)
   "visiting"   dtu_rescue borrows the station for a short visit to the DTU's AP
@@ -89,6 +90,9 @@ class WifiManager:
         self._retry_at = 0
         self._ap_off_at = None
         self._scanned = None
+        # safe mode is decided once at boot (gateway/safemode.py); the getattr
+        # is for stand-ins of the gateway that do not have it
+        self.safe = bool((getattr(gw, "safe_mode", None) or {}).get("active"))
 
     @property
     def wifi(self):
@@ -114,6 +118,12 @@ class WifiManager:
         if g("dtu.ap_ssid"):
             return g("dtu.ap_ssid"), g("dtu.ap_password")
         return self.gw.link.dtu_ap
+
+    def keep_ap(self):
+        """Our AP stays open whatever the station does: in safe mode (the setup
+        page and the OTA upload must stay reachable) and with dtu.via "ap"
+        (it is the only way in)."""
+        return self.safe or self.via_ap()
 
     # ---- the state machine ----------------------------------------------------
 
@@ -148,7 +158,7 @@ class WifiManager:
             if not w.connected():
                 self._ev("lost %s" % self._target[0], "warn")
                 self._join(now)
-            elif self._ap_off_at is not None and now >= self._ap_off_at and not self.via_ap():
+            elif self._ap_off_at is not None and now >= self._ap_off_at and not self.keep_ap():
                 w.ap_stop()
                 self._ap_off_at = None
                 self._ev("access point %s closed" % self.ap_name)
@@ -157,7 +167,7 @@ class WifiManager:
                 self._join(now)
         elif st == "ap" and not w.ap_active():
             self._ap_on()
-        if self.via_ap() and not w.ap_active():
+        if self.keep_ap() and not w.ap_active():
             self._ap_on()
         self._publish()
 

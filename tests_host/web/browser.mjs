@@ -326,6 +326,35 @@ SCENARIOS.login = async () => {
   R.ok = true;
 };
 
+// The safe-mode banner: for every visit [hash, size, scheme, screenshot name or
+// ""], what it shows and where (tests_host/test_web_browser.py asserts).
+SCENARIOS.safe_mode = async () => {
+  R.visits = [];
+  for (const [hash, size, scheme, name] of cfg.visits) {
+    step = "visit " + [hash, size, scheme].join(" ");
+    const page = await newPage(size, scheme);
+    await open(page, hash);
+    const seen = await page.evaluate(w => {
+      const b = document.querySelector("#safe-banner"), reason = document.querySelector("#safe-reason");
+      const box = b.getBoundingClientRect(), a = b.querySelector("a");
+      return { hidden: b.hidden, shown: !!(b.offsetWidth || b.offsetHeight),
+        top: box.top, bottom: box.bottom, height: innerHeight, reason: reason.textContent,
+        reasonElements: reason.children.length, text: b.textContent.replace(/\s+/g, " ").trim(),
+        link: a ? a.getAttribute("href") : null, role: b.getAttribute("role"),
+        overflow: document.documentElement.scrollWidth > w };
+    }, SIZES[size].width);
+    seen.view = await visibleView(page);
+    seen.key = [hash, size, scheme].join("-");
+    if (name) {
+      await shot(page, name);
+      seen.shot = name;
+    }
+    R.visits.push(seen);
+    await page.context().close();
+  }
+  R.ok = true;
+};
+
 try {
   if (!SCENARIOS[cfg.scenario]) throw new Error("no scenario " + cfg.scenario);
   step = "launch";
