@@ -21,7 +21,6 @@ import json
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 from http.client import HTTPConnection
@@ -29,6 +28,7 @@ from http.client import HTTPConnection
 import pytest
 
 from conftest import ROOT, micropython_bin
+from proc_util import free_port, start, stop, tail
 
 PY = sys.executable
 RUN_HOST = os.path.join(ROOT, "tools", "run_host.py")
@@ -41,47 +41,18 @@ SCAN = [{"name": "HomeNet", "rssi": -52, "chan": 6}, {"name": "HomeNet", "rssi":
         {"name": "Cafe", "rssi": -71, "chan": 11, "open": True}]
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 class Proc:
+    """One process of a test (its own process group), stdout and stderr to log."""
+
     def __init__(self, cmd, log):
         self.log = log
-        self._f = open(log, "wb")
-        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._f, stderr=subprocess.STDOUT,
-                                  start_new_session=True, cwd=ROOT)
+        self.p = start(cmd, log=log, cwd=ROOT)
 
     def alive(self):
         return self.p.poll() is None
 
     def stop(self):
-        if self.p.poll() is None:
-            try:
-                os.killpg(self.p.pid, 15)
-                self.p.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.p.pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.p.poll() is None:
-            self.p.wait(5)
-        self._f.close()
+        stop(self.p)
 
 
 def req(port, method, path, body=None, headers=None, timeout=5.0):

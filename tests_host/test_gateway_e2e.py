@@ -37,6 +37,7 @@ from http.client import HTTPConnection
 import pytest
 
 from conftest import ROOT, micropython_bin
+from proc_util import Procs, free_port, tail, wait_for
 
 PY = sys.executable
 SIM = os.path.join(ROOT, "tools", "dtu_sim.py")
@@ -79,62 +80,10 @@ SEED_INFO = {
 
 # ---- processes ---------------------------------------------------------------
 
-_PROCS = set()                 # every Popen still possibly running (the safety net)
-_PROCS_LOCK = threading.Lock()
+PROCS = Procs()                # every process still possibly running (the safety net)
 # Starts are serialised: the 3 s first-poll bound is about the gateway, not
 # about a dozen interpreters importing at once on two cores.
 _START_LOCK = threading.Lock()
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def _spawn(cmd, out, err):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                         start_new_session=True, cwd=ROOT)
-    with _PROCS_LOCK:
-        _PROCS.add(p)
-    return p
-
-
-def _stop(p, sig=signal.SIGTERM, wait=5.0):
-    """Stop the process group of p (we started it with its own session)."""
-    if p is None:
-        return None
-    try:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(wait)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(p.pid, signal.SIGKILL)   # whatever is left of the group
-        except (ProcessLookupError, PermissionError):
-            pass
-        if p.poll() is None:
-            p.wait(5)
-    finally:
-        with _PROCS_LOCK:
-            _PROCS.discard(p)
-    return p.returncode
-
-
-def _tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def midday_tz_offset():
@@ -222,17 +171,10 @@ class Sim:
             cmd.append("--encrypted")
         cmd += list(extra)
         self._log = open(self.log, "wb")
-        self.proc = _spawn(cmd, subprocess.DEVNULL, self._log)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                self.counters()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError("simulator did not start:\n" + _tail(self.log))
-                time.sleep(0.05)
+        self.proc = PROCS.start(cmd, stdout=subprocess.DEVNULL, stderr=self._log, cwd=ROOT)
+        if wait_for(self.counters, 15, self.proc, retry=(OSError,)) is None:
+            self.stop()
+            raise AssertionError("simulator did not start:\n" + tail(self.log))
 
     def _call(self, method, path, body=None):
         status, data = http(self.control, method, path, body)
@@ -260,7 +202,7 @@ class Sim:
         return out
 
     def stop(self):
-        _stop(self.proc)
+        PROCS.stop(self.proc)
         self._log.close()
 
 
@@ -286,10 +228,10 @@ class Gateway:
         self.err = os.path.join(data_dir, "..", "gw-%d.err" % self.port)
         self._out, self._err = open(self.out, "wb"), open(self.err, "wb")
         self.started = time.monotonic()
-        self.proc = _spawn(cmd, self._out, self._err)
+        self.proc = PROCS.start(cmd, stdout=self._out, stderr=self._err, cwd=ROOT)
 
     def log(self):
-        return "--- gateway stderr ---\n%s\n--- stdout ---\n%s" % (_tail(self.err), _tail(self.out))
+        return "--- gateway stderr ---\n%s\n--- stdout ---\n%s" % (tail(self.err), tail(self.out))
 
     def alive(self):
         return self.proc.poll() is None
@@ -343,11 +285,11 @@ class Gateway:
             time.sleep(step)
 
     def assert_clean_log(self):
-        text = _tail(self.err, 20000)
+        text = tail(self.err, 20000)
         assert "Traceback" not in text and "MemoryError" not in text, self.log()
 
     def stop(self, sig=signal.SIGTERM):
-        rc = _stop(self.proc, sig)
+        rc = PROCS.stop(self.proc, sig)
         self._out.close()
         self._err.close()
         return rc
@@ -491,10 +433,7 @@ def _no_leftovers():
     yield
     for t in list(_BACKGROUND.values()):
         t.join(120)
-    with _PROCS_LOCK:
-        left = list(_PROCS)
-    for p in left:
-        _stop(p, signal.SIGKILL)
+    PROCS.stop_all(signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -632,7 +571,7 @@ def test_info_has_seed_keys_and_passwords_never_leave(runtime, workdir):
             with open(os.path.join(gw.data_dir, "events.json")) as f:
                 events = f.read()
         for secret in secrets.values():
-            for text in bodies + [events, _tail(gw.out), _tail(gw.err)]:
+            for text in bodies + [events, tail(gw.out), tail(gw.err)]:
                 assert secret not in text and json.dumps(secret)[1:-1] not in text, (secret, text)
         gw.assert_alive()
         gw.assert_clean_log()

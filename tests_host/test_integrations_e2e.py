@@ -30,8 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import micropython_bin
-from test_gateway_e2e import (_PROCS, _PROCS_LOCK, DTU_CSQ, FAST, _stop, expected_from_wire, free_port,
-                              http, snapshot, start_pair)
+from proc_util import free_port
+from test_gateway_e2e import DTU_CSQ, FAST, PROCS, expected_from_wire, http, snapshot, start_pair
 from test_mqtt_broker import Mosquitto, Proxy, Watcher, make_ca
 
 BASE = "dtu-gateway/00c0ffee"          # the host board's chip id
@@ -291,10 +291,7 @@ def _no_leftovers():
     test_gateway_e2e.HEAP = heap
     for r in list(_RUNS.values()):
         r.join(200)
-    with _PROCS_LOCK:
-        left = list(_PROCS)
-    for p in left:
-        _stop(p, signal.SIGKILL)
+    PROCS.stop_all(signal.SIGKILL)
 
 
 class _Stack:

@@ -27,18 +27,10 @@ import time
 import pytest
 
 from conftest import ROOT, micropython_bin
+from proc_util import free_port, start, stop, wait_port
 
 LIVE = os.path.join(ROOT, "tests_host", "mqtt_live.py")
 _STARTED = []      # every Mosquitto and Live started: the safety net stops what is left
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def _tool(name):
@@ -47,14 +39,6 @@ def _tool(name):
         if os.path.exists(p):
             return p
     return shutil.which(name)
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 # ---- a test CA ------------------------------------------------------------------------
@@ -150,14 +134,10 @@ class Mosquitto:
 
     def start(self):
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen([self.bin, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while not (_port_open(self.port) and (self.tls_port is None or _port_open(self.tls_port))):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("mosquitto did not start:\n" + self.text())
-            time.sleep(0.02)
+        self.proc = start([self.bin, "-c", self.conf], stdout=self._log, stderr=self._log)
+        if not wait_port([self.port] + ([self.tls_port] if self.tls_port else []), 10, self.proc):
+            self.stop()
+            pytest.fail("mosquitto did not start:\n" + self.text())
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -165,13 +145,7 @@ class Mosquitto:
     def stop(self):
         p, self.proc = self.proc, None
         if p is not None:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+            stop(p)
             self._log.close()
 
     def restart(self):
@@ -292,8 +266,7 @@ class Live:
         self.events = queue.Queue()
         self.seen = []
         self.err = []
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = start(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _STARTED.append(self)
         threading.Thread(target=self._pump, daemon=True).start()
         threading.Thread(target=lambda: self.err.extend(self.proc.stderr), daemon=True).start()
@@ -333,12 +306,7 @@ class Live:
         return self.proc.poll() is None
 
     def kill(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait(5)
+        stop(self.proc, signal.SIGKILL)
 
     def finish(self, watcher, seconds=10):
         """in/stop: a clean goodbye; returns the final stats."""

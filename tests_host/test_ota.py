@@ -16,8 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ import pytest
 
 from conftest import ROOT, micropython_bin
 from gh_standin import Standin, make_ca
+from proc_util import free_port, start, stop
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
@@ -402,14 +401,6 @@ def test_power_cut_at_every_step_of_the_real_swap(tmp_path, rel):
 
 # ---- the real bundle on the unix MicroPython ------------------------------------------
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Board:
     """The bundle in ROOT run by the unix MicroPython as a board would."""
 
@@ -419,11 +410,10 @@ class Board:
         self.p = None
 
     def start(self):
-        self.p = subprocess.Popen([micropython_bin(), "-X", "heapsize=512k",
-                                   os.path.join(ROOT, "tests_host", "bundle_board.py"), self.root,
-                                   "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data,
-                                   "--confirm-stable", "1"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self.p = start([micropython_bin(), "-X", "heapsize=512k",
+                        os.path.join(ROOT, "tests_host", "bundle_board.py"), self.root,
+                        "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data,
+                        "--confirm-stable", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def wait_exit(self, timeout=30):
         try:
@@ -434,13 +424,7 @@ class Board:
         return self.p.returncode, out.decode(errors="replace")
 
     def stop(self):
-        if self.p and self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait(5)
+        stop(self.p)
 
     def http(self, method, path, body=None, timeout=30):
         req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), method=method,

@@ -6,12 +6,12 @@ link hangs."""
 import asyncio
 import json
 import os
-import socket
 import sys
 
 import pytest
 
 from conftest import ROOT
+from proc_util import free_port
 
 from board.host import Board
 from gateway import app as gwapp
@@ -33,14 +33,6 @@ class WdtBoard(Board):
             def stop(self):
                 outer.wdt["stopped"] = True
         return W()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 async def http(port, method="GET", path="/api/info", body=None):

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from http.client import HTTPConnection
 import pytest
 
 from conftest import ROOT, micropython_bin
+from proc_util import Procs, free_port, tail, wait_for
 
 PY = sys.executable
 NODE = shutil.which("node")
@@ -71,56 +71,17 @@ def setup_module():
 
 # ---- processes ---------------------------------------------------------------
 
-_PROCS = []
-
-
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+_PROCS = Procs()                # every process started here; teardown_module stops what is left
+stop = _PROCS.stop              # stop(p): its process group, SIGTERM then SIGKILL (tools/proc_util.py)
 
 
 def spawn(cmd, log):
-    f = open(log, "wb")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                         start_new_session=True, cwd=ROOT)
-    f.close()
-    p.log = log
-    _PROCS.append(p)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-            p.wait(5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if p.poll() is None:
-        p.wait(5)
-    if p in _PROCS:
-        _PROCS.remove(p)
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
+    """cmd in a process group of its own, stdout and stderr to the file log (p.log)."""
+    return _PROCS.start(cmd, log=log, cwd=ROOT)
 
 
 def teardown_module():
-    for p in list(_PROCS):
-        stop(p)
+    _PROCS.stop_all()
 
 
 def request(port, method, path, body=None, headers=None, timeout=5.0):
@@ -155,15 +116,8 @@ class Sim:
         self.proc = spawn([PY, os.path.join(ROOT, "tools", "dtu_sim.py"), "--listen", "127.0.0.1:%d" % self.port,
                            "--control", "127.0.0.1:%d" % self.control, "--min-gap", "0", "--no-cloud", "--quiet",
                            "--tz-offset=%d" % midday_tz_offset()], os.path.join(workdir, "sim.log"))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                self.counters()
-                return
-            except OSError:
-                assert self.proc.poll() is None and time.monotonic() < deadline, \
-                    "simulator did not start:\n" + tail(self.proc.log)
-                time.sleep(0.05)
+        assert wait_for(self.counters, 15, self.proc, retry=(OSError,)) is not None, \
+            "simulator did not start:\n" + tail(self.proc.log)
 
     def counters(self):
         return get_json(self.control, "/counters")
@@ -564,3 +518,93 @@ def test_unbuilt_or_odd_web_folder(tmp_path):
     os.remove(tmp_path / "index.abcdef01.html.gz")           # rebuilt under a running gateway
     r = asyncio.run(c.get("/"))
     assert r.status_code == 503 and b"restart" in r.body
+
+
+# ---- 8. safe mode: the page says why --------------------------------------------------
+
+# A reason that would show differently through innerHTML (or lose characters).
+SAFE_REASON = ('3 crashes in a row, each within 5 min of boot; last: MemoryError: <b>alloc</b> '
+               '& "boom" at 0x3ffe')
+SAFE_VIEWS = ("setup", "dashboard")
+
+def browse_banner(base, visits, timeout=60):
+    """What the safe-mode banner shows at each visit (browser.mjs scenario safe_mode)."""
+    return browse("safe_mode", base, timeout=timeout, visits=visits)["visits"]
+
+
+def host_gw(workroot, safe_reason=None):
+    """tools/host_main.py on CPython in factory mode (simulated WiFi, scan list
+    SCAN, no DTU), with --safe-mode REASON when given; -> (process, port)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build_web
+    build_web.build()                          # what tools/run_host.py does first
+    scan = os.path.join(workroot, "safe-scan.json")
+    with open(scan, "w") as f:
+        json.dump(SCAN, f)
+    port = free_port()
+    data = tempfile.mkdtemp(dir=workroot, prefix="data-safe-" if safe_reason else "data-normal-")
+    cmd = [PY, os.path.join(ROOT, "tools", "host_main.py"), ROOT, "--listen", "127.0.0.1:%d" % port,
+           "--data-dir", data, "--www", BUILD, "--wifi-scan", scan]
+    if safe_reason:
+        cmd += ["--safe-mode", safe_reason]
+    p = spawn(cmd, data + ".log")
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            get_json(port, "/api/info")
+            return p, port
+        except OSError:
+            assert p.poll() is None and time.monotonic() < deadline, \
+                "gateway did not start\n" + tail(p.log)
+            time.sleep(0.1)
+
+
+def test_safe_mode_banner_says_why(workroot):
+    """In safe mode every view starts with a banner: the exact reason of
+    /api/info "safeMode" (as text), what works and what to do, and a link to
+    /safe-mode; screenshots of it, phone and desktop, light and dark."""
+    p, port = host_gw(workroot, SAFE_REASON)
+    try:
+        info = get_json(port, "/api/info")
+        assert info["safeMode"] == {"active": True, "reason": SAFE_REASON}, info["safeMode"]
+        status, _, page = request(port, "GET", "/safe-mode")
+        assert status == 200 and b"Safe mode" in page, (status, page[:200])
+        w = get_json(port, "/api/wifi")                    # our AP is open: the way in
+        assert w["mode"] in ("ap", "ap+sta") and w["ap_ssid"].startswith("DTU-Gateway-"), w
+        visits = [["", "desktop", "light", ""]] + [
+            [v, size, scheme, "safe-mode-%s-%s-%s" % (v, size, scheme)]
+            for v in SAFE_VIEWS for size in ("phone", "desktop") for scheme in ("light", "dark")]
+        seen = browse_banner("http://127.0.0.1:%d" % port, visits)
+        assert len(seen) == len(visits)
+        assert seen[0]["view"] == "view-setup", seen[0]      # factory mode opens Setup, banner above it
+        for s in seen:
+            assert s["view"] == "view-" + (s["key"].split("-")[0] or "setup"), s
+            assert not s["hidden"] and s["shown"], s
+            assert s["reason"] == info["safeMode"]["reason"] and s["reasonElements"] == 0, s
+            assert s["text"].startswith("⚠ Safe mode Why: " + SAFE_REASON), s["text"]
+            assert "does not talk to the DTU" in s["text"] and "restart" in s["text"], s["text"]
+            assert s["link"] == "/safe-mode" and s["role"] == "alert", s
+            assert 0 <= s["top"] < s["bottom"] <= s["height"], "the banner is not in view at the top: %s" % s
+            assert not s["overflow"], "%s scrolls sideways" % s["key"]
+            if s.get("shot"):
+                with open(os.path.join(ARTIFACTS, s["shot"] + ".png"), "rb") as f:
+                    assert f.read(8) == b"\x89PNG\r\n\x1a\n", s["shot"]
+        text = tail(p.log, 50000)
+        assert p.poll() is None and "Traceback" not in text, text
+    finally:
+        stop(p)
+
+
+def test_no_safe_mode_banner_in_normal_mode(workroot):
+    p, port = host_gw(workroot)
+    try:
+        assert get_json(port, "/api/info")["safeMode"] == {"active": False, "reason": ""}
+        assert request(port, "GET", "/safe-mode")[0] in (302, 404)    # the captive portal's redirect
+        seen = browse_banner("http://127.0.0.1:%d" % port,
+                             [["", "desktop", "light", ""], ["dashboard", "phone", "dark", ""]])
+        assert [s["view"] for s in seen] == ["view-setup", "view-dashboard"], seen
+        for s in seen:
+            assert s["hidden"] and not s["shown"] and s["reason"] == "", s
+        assert p.poll() is None
+    finally:
+        stop(p)

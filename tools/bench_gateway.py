@@ -13,26 +13,18 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from proc_util import free_port, start, stop, wait_for  # noqa: E402
 PY = sys.executable
 # Host mode loads all code into the heap (boards freeze it or run it from ROMFS):
 # the same heap as the host-mode tests (tests_host/conftest.py MP_HOST_HEAP).
 HOST_HEAP = "512k"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 async def http(port, method="GET", path="/api/data", body=None):
@@ -46,20 +38,18 @@ async def http(port, method="GET", path="/api/data", body=None):
     return int(head.split()[1]), payload
 
 
-def get(port, path):
-    return json.loads(asyncio.run(http(port, path=path))[1])
+def get(port, path, timeout=10):
+    return json.loads(asyncio.run(asyncio.wait_for(http(port, path=path), timeout))[1])
 
 
-def wait_fresh(port, deadline):
-    while time.time() < deadline:
-        try:
-            d = get(port, "/api/data")
-            if d["inverter"]["uptodate"] == 1:
-                return d
-        except (OSError, ValueError, IndexError):
-            pass
-        time.sleep(0.05)
-    raise SystemExit("gateway never produced fresh data")
+def wait_fresh(port, seconds, proc):
+    def fresh():
+        d = get(port, "/api/data")
+        return d if d["inverter"]["uptodate"] == 1 else None
+    d = wait_for(fresh, seconds, proc, retry=(OSError, ValueError, IndexError))
+    if d is None:
+        raise SystemExit("gateway never produced fresh data")
+    return d
 
 
 async def load(port, clients, each, path="/api/data"):
@@ -81,9 +71,9 @@ def bench(micropython):
     sim_port, gw_port = free_port(), free_port()
     with open(os.path.join(tmp, "settings.json"), "w") as f:
         json.dump({"dtu.interval": 5, "dtu.cloud_pause": False}, f)
-    sim = subprocess.Popen([PY, os.path.join(ROOT, "tools", "dtu_sim.py"), "--listen",
-                            "127.0.0.1:%d" % sim_port, "--min-gap", "0", "--no-cloud", "--quiet",
-                            "--tz-offset", str(12 * 3600 - int(time.time()) % 86400)])
+    sim = start([PY, os.path.join(ROOT, "tools", "dtu_sim.py"), "--listen",
+                 "127.0.0.1:%d" % sim_port, "--min-gap", "0", "--no-cloud", "--quiet",
+                 "--tz-offset", str(12 * 3600 - int(time.time()) % 86400)])
     cmd = [PY, os.path.join(ROOT, "tools", "run_host.py"), "--dtu", "127.0.0.1:%d" % sim_port,
            "--listen", "127.0.0.1:%d" % gw_port, "--data-dir", tmp]
     if micropython:
@@ -93,9 +83,9 @@ def bench(micropython):
     out = []
     t0 = time.time()
     # own session: the venv's micropython is a wrapper that starts the real binary
-    gw = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+    gw = start(cmd, stdout=subprocess.DEVNULL)
     try:
-        wait_fresh(gw_port, t0 + 30)
+        wait_fresh(gw_port, 30, gw)
         out.append("start_to_first_data: %.2f s" % (time.time() - t0))
         polls0 = get(gw_port, "/api/info")
         time.sleep(47)   # 10 polls at the 5 s interval
@@ -113,11 +103,7 @@ def bench(micropython):
         out.append("api_data_latency_20_clients_p99: %.1f ms" % (lat[int(len(lat) * 0.99) - 1] * 1000))
     finally:
         for p in (gw, sim):
-            try:
-                os.killpg(p.pid, signal.SIGTERM) if p is gw else p.terminate()
-                p.wait(5)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL) if p is gw else p.kill()
+            stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
     return "\n".join(out)
 

@@ -113,7 +113,6 @@ def _host_side():
     import json
     import os
     import shutil
-    import socket
     import subprocess
     import tempfile
     import time
@@ -122,13 +121,7 @@ def _host_side():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(root, "tools"))
     import run_host
-
-    def free_port():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        return p
+    from proc_util import free_port, start, stop, wait_for, wait_port
 
     def mosquitto(folder):
         exe = next((p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)),
@@ -140,27 +133,11 @@ def _host_side():
         with open(conf, "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n%s" % (
                 port, "user root\n" if os.getuid() == 0 else ""))
-        p = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                return p, port
-            except OSError:
-                time.sleep(0.02)
-        p.kill()
+        p = start([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if wait_port(port, 10, p):
+            return p, port
+        stop(p)
         raise SystemExit("bench: mosquitto did not start")
-
-    def _stop_group(p):
-        import signal
-        for sig in (signal.SIGTERM, signal.SIGKILL):   # the whole group: run_host.py and its child
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
 
     def get(port, path):
         with urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
@@ -171,26 +148,18 @@ def _host_side():
         with open(os.path.join(d, "settings.json"), "w") as f:
             json.dump(settings, f)
         port = free_port()
-        gw = subprocess.Popen([sys.executable, os.path.join(root, "tools", "run_host.py"), "--dtu",
-                               "127.0.0.1:%d" % sim_port, "--listen", "127.0.0.1:%d" % port,
-                               "--data-dir", d, "--micropython", "--heap", heap],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)   # run_host.py starts the interpreter as a child
+        # a group of its own: run_host.py starts the interpreter as a child
+        gw = start([sys.executable, os.path.join(root, "tools", "run_host.py"), "--dtu",
+                    "127.0.0.1:%d" % sim_port, "--listen", "127.0.0.1:%d" % port,
+                    "--data-dir", d, "--micropython", "--heap", heap],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.time() + 30
-            while True:
-                try:
-                    if get(port, "/api/data")["inverter"]["uptodate"]:
-                        break
-                except (OSError, ValueError):
-                    pass
-                if time.time() > deadline:
-                    raise SystemExit("bench: the gateway produced no data")
-                time.sleep(0.1)
+            if not wait_for(lambda: get(port, "/api/data")["inverter"]["uptodate"], 30, gw, step=0.1):
+                raise SystemExit("bench: the gateway produced no data")
             time.sleep(12)     # a few rounds at 5 s
             return min(get(port, "/api/info")["heap"]["used"] for _ in range(5))
         finally:
-            _stop_group(gw)
+            stop(gw)
 
     tree = run_host.build_mpy_tree()
     mp = os.environ.get("MICROPYTHON") or os.path.join(root, ".venv", "bin", "micropython")
@@ -204,10 +173,11 @@ def _host_side():
             raise SystemExit("bench_mqtt failed:\n" + r.stdout + r.stderr)
         lines = r.stdout.strip().splitlines()
         sim_port = free_port()
-        sim = subprocess.Popen([sys.executable, os.path.join(root, "tools", "dtu_sim.py"), "--listen",
-                                "127.0.0.1:%d" % sim_port, "--min-gap", "0", "--no-cloud", "--quiet",
-                                "--tz-offset", str((12 * 3600 - int(time.time()) % 86400) // 900 * 900)])
-        time.sleep(1)
+        sim = start([sys.executable, os.path.join(root, "tools", "dtu_sim.py"), "--listen",
+                     "127.0.0.1:%d" % sim_port, "--min-gap", "0", "--no-cloud", "--quiet",
+                     "--tz-offset", str((12 * 3600 - int(time.time()) % 86400) // 900 * 900)])
+        if not wait_port(sim_port, 15, sim):
+            raise SystemExit("bench: the simulator did not start")
         base = {"dtu.cloud_pause": False, "dtu.interval": 5}
         off = gateway_heap(tmp, sim_port, base)
         on = gateway_heap(tmp, sim_port, dict(base, **{"mqtt.enabled": True, "mqtt.host": "127.0.0.1",
@@ -217,13 +187,8 @@ def _host_side():
         lines.append("gateway_heap_cost_of_mqtt_with_discovery: %.1f KB" % ((on - off) / 1024))
         return "\n".join(lines)
     finally:
-        for p in (sim, broker):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop(sim)
+        stop(broker)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

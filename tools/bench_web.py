@@ -14,23 +14,15 @@ client this CPython process, on 127.0.0.1.
 import json
 import os
 import re
-import socket
+import select
 import subprocess
 import sys
-import time
 from http.client import HTTPConnection, HTTPException
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+from proc_util import free_port, start, stop, wait_for  # noqa: E402
 TARGET = 30 * 1024
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _get(port, path, headers=None):
@@ -54,21 +46,16 @@ def serve_figures(built, heap="512k"):
     import run_host
     tree = run_host.build_mpy_tree()
     mp = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
-    port = _free_port()
-    p = subprocess.Popen([mp, "-X", "heapsize=" + heap, os.path.join(ROOT, "tools", "bench_web_mp.py"),
-                          tree, build_web.OUT, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         cwd=ROOT)
+    port = free_port()
+    # a group of its own: the venv's micropython is a wrapper that starts the real binary
+    p = start([mp, "-X", "heapsize=" + heap, os.path.join(ROOT, "tools", "bench_web_mp.py"),
+               tree, build_web.OUT, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        first = json.loads(p.stdout.readline() or b"{}")
-        deadline = time.time() + 10
-        while True:
-            try:
-                _get(port, "/bench/mem")
-                break
-            except OSError:
-                if time.time() > deadline or p.poll() is not None:
-                    raise SystemExit("bench_web_mp did not start: %s" % p.stderr.read().decode()[-500:])
-                time.sleep(0.05)
+        ready = select.select([p.stdout], [], [], 30)[0]       # its first line: the import costs
+        first = json.loads(p.stdout.readline() or b"{}") if ready else None
+        if first is None or not wait_for(lambda: _get(port, "/bench/mem"), 10, p, retry=(OSError,)):
+            stop(p)
+            raise SystemExit("bench_web_mp did not start: %s" % p.stderr.read().decode()[-500:])
         urls = ["/"] + ["/" + built[n][0][:-3] for n in ("app.js", "app.css")]
 
         def measured(fn):
@@ -98,9 +85,7 @@ def serve_figures(built, heap="512k"):
         p.wait(10)
         return first, page, reval, after_1, after_100, miss
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
+        stop(p)
 
 
 def bench():
