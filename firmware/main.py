@@ -18,6 +18,8 @@ def _reset(board):
 
 
 def main():
+    from gateway.selfheal import gc_while_loading
+    gc_while_loading()
     board = load()
     from gateway import safemode
     button = getattr(board, "button_level", None)    # held (0) while the app starts: safe mode
@@ -27,7 +29,7 @@ def main():
         from gateway.app import Gateway
         gw = Gateway(board, safe_mode=mode)
         globals()["gw"] = gw                 # for the console (aiorepl runs in these globals)
-        gc.collect()                         # (selfheal.tune_gc sets gc.threshold once running)
+        gc.collect()                         # (selfheal.tune_gc sets the running gc.threshold)
         asyncio.run(gw.run("0.0.0.0", 80))
         raise RuntimeError("the app ended")
     except KeyboardInterrupt:

@@ -57,6 +57,8 @@ def main():
     opts = _args(sys.argv[2:])
     sys.path[:0] = [root + "/firmware", root + "/lib", root, root + "/host_deps",
                     root + "/tools/host_shims"]
+    from gateway.selfheal import gc_while_loading
+    gc_while_loading()                      # as main.py does on a board
     import asyncio
     from board.host import Board
     from gateway.app import Gateway, split_host
