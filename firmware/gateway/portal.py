@@ -71,19 +71,19 @@ class Portal:
         return Response(body, status, headers, "No Content" if status == 204 else None)
 
     def routes(self, app):
-        async def probe(req):
-            return self.probe(req)
-        for path in _ONLINE:
-            app.route(path, methods=["GET"])(probe)
-
-        async def not_found_to_setup(req, res):
-            # a 404 outside /api/ while captive: to the setup page instead
-            if (res.status_code == 404 and req is not None and req.method in ("GET", "HEAD")
-                    and req.path != "/" and not req.path.startswith("/api/") and self.captive()):
-                return self.redirect(req)
-            return res
-        app.after_request(not_found_to_setup)
-        app.after_error_request(not_found_to_setup)
+        # The probes are answered here, on the way out of a 404, not as routes
+        # of their own: a Microdot route costs ~600 B of heap for good (its
+        # pattern, compiled at the first request that passes it).
+        async def not_found(req, res):
+            if (res.status_code != 404 or req is None or req.method not in ("GET", "HEAD")
+                    or req.path == "/" or req.path.startswith("/api/")):
+                return res
+            if req.path in _ONLINE:
+                return self.probe(req)
+            # any other 404 outside /api/ while captive: to the setup page instead
+            return self.redirect(req) if self.captive() else res
+        app.after_request(not_found)
+        app.after_error_request(not_found)
 
     # ---- the DNS responder's life: only while our AP is up ------------------------
 
