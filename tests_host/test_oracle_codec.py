@@ -431,16 +431,37 @@ def test_set_config_wifi_matches_hoymiles_wifi(d, ssid, password, now):
     assert encode(schema, msg) == req.SerializeToString()
 
 
-@SETTINGS
-@given(d=descriptor_strategy(pb_class("GetConfigReqDTO").DESCRIPTOR))
-def test_config_view_reads_what_the_full_schema_reads(d):
-    # the gateway's periodic GetConfig decodes only schemas.GetConfigLimitView
-    wire = to_pb(pb_class("GetConfigReqDTO")(), d).SerializeToString()
-    full = decode(config_schemas.GetConfigReqDTO, wire)
-    view = decode(s.GetConfigLimitView, wire)
-    names = [s.GetConfigLimitView[k] for k in range(1, len(s.GetConfigLimitView), 3)]
-    assert view == dict((k, full[k]) for k in names if k in full)
-    assert readings.limit_from_config(view) == readings.limit_from_config(full)
+def restrict(msg, view):
+    """msg (decoded with a full schema) cut down to what `view` lists."""
+    out = {}
+    for k in range(0, len(view), 3):
+        num, name, kind = view[k:k + 3]
+        if name not in msg:
+            continue
+        v = msg[name]
+        if isinstance(kind, tuple):
+            v = [restrict(x, kind) for x in v] if num < 0 else restrict(v, kind)
+        out[name] = v
+    return out
+
+
+# views: (view, the full schema, the .proto message); the gateway decodes the
+# view, the full schema stays for the CLI and the simulator
+VIEWS = ((s.GetConfigLimitView, config_schemas.GetConfigReqDTO, "GetConfigReqDTO"),
+         (s.APPInfoDataView, s.APPInfoDataReqDTO, "APPInfoDataReqDTO"))
+
+
+@pytest.mark.parametrize("view, full, pb", VIEWS, ids=[v[2] for v in VIEWS])
+def test_view_reads_what_the_full_schema_reads(view, full, pb):
+    @SETTINGS
+    @given(d=descriptor_strategy(pb_class(pb).DESCRIPTOR))
+    def check(d):
+        wire = to_pb(pb_class(pb)(), d).SerializeToString()
+        got = decode(view, wire)
+        assert got == restrict(decode(full, wire), view)
+        if view is s.GetConfigLimitView:
+            assert readings.limit_from_config(got) == readings.limit_from_config(decode(full, wire))
+    check()
 
 
 @settings(max_examples=300, deadline=None)

@@ -73,15 +73,20 @@ def our_schemas():
 
 # Views: a few fields of a big message, decoded where only those are needed
 # (unlisted fields are skipped); checked against the full message's descriptor.
-VIEW_OF = {"GetConfigLimitView": "GetConfigReqDTO"}
+VIEW_OF = {"GetConfigLimitView": "GetConfigReqDTO", "APPInfoDataView": "APPInfoDataReqDTO",
+           "APPDtuInfoView": "APPDtuInfoMO"}
 OURS = our_schemas()
 VIEWS = dict((name, OURS.pop(name)) for name in VIEW_OF)
 
 
 def name_of(schema):
+    """The message a schema decodes (a view: the message it is a view of)."""
     for name, v in OURS.items():
         if v is schema:
             return name
+    for name, v in VIEWS.items():
+        if v is schema:
+            return VIEW_OF[name]
     return None
 
 
@@ -140,8 +145,10 @@ def test_every_schema_is_mapped():
 def test_view_matches_its_message(name):
     full = VIEW_OF[name]
     assert compare(VIEWS[name], descriptor(full), name) == []
-    whole = list(fields(OURS[full]))
-    assert all(f in whole for f in fields(VIEWS[name]))
+    whole = dict((num, (nm, kind)) for num, nm, kind in fields(OURS[full]))
+    for num, nm, kind in fields(VIEWS[name]):
+        assert whole[num][0] == nm, nm
+        assert whole[num][1] is kind or name_of(kind) == name_of(whole[num][1]), nm
     assert name not in MODULE_OF
 
 

@@ -111,7 +111,7 @@ class DtuClient:
             await self.connect()
             if self.detect_encryption and self.app_info is None and tag != s.TAG_APP_INFO:
                 await self._exchange(*messages.app_info(self._now()),
-                                     reply_schema=s.APPInfoDataReqDTO)
+                                     reply_schema=s.APPInfoDataView)
             return await self._exchange(tag, schema, msg, reply_schema)
 
     async def _exchange(self, tag, schema, msg, reply_schema):

@@ -214,6 +214,21 @@ APPInfoDataReqDTO = (
     8, "dtu_info", APPDtuInfoMO,
     -11, "pv_info", APPPvInfoMO,
 )
+# What a connection learns from AppInfoData (the client asks for it first on
+# every connection): the encryption flag and key seed, the DTU's serial,
+# firmware and signal. Decoded with these views, the ~30 other fields and the
+# pv_info list are neither garbage each round nor held between rounds
+# (client.app_info); get_app_info() still decodes the whole message.
+APPDtuInfoView = (
+    2, "dtu_sw_version", _I32,
+    9, "signal_strength", _I32,
+    24, "dfs", _I64,
+    27, "enc_rand", _BYTES,
+)
+APPInfoDataView = (
+    1, "dtu_serial_number", _STR,
+    8, "dtu_info", APPDtuInfoView,
+)
 APPInfoDataResDTO = (
     1, "time_ymd_hms", _BYTES,
     2, "offset", _I32,
