@@ -177,6 +177,7 @@ class Gw:
         self.dtu_override = None
         self.state = None
         self.tz_off = 0
+        self.safe_mode = {"active": False, "reason": ""}
 
     def _tz_offset(self, now):
         return self.tz_off

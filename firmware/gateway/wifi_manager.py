@@ -90,9 +90,7 @@ class WifiManager:
         self._retry_at = 0
         self._ap_off_at = None
         self._scanned = None
-        # safe mode is decided once at boot (gateway/safemode.py); the getattr
-        # is for stand-ins of the gateway that do not have it
-        self.safe = bool((getattr(gw, "safe_mode", None) or {}).get("active"))
+        self.safe = gw.safe_mode["active"]     # decided once at boot (gateway/safemode.py)
 
     @property
     def wifi(self):
