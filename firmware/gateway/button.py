@@ -16,16 +16,7 @@ watch(read, action) is the polling task the board code starts.
 """
 import asyncio
 
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # pragma: no cover - CPython
-    import time
-
-    def ticks_diff(a, b):
-        return a - b
-
-    def ticks_ms():
-        return int(time.monotonic() * 1000)
+from gateway.mono import ticks_diff, ticks_ms
 
 
 class LongPress:

@@ -12,16 +12,7 @@ request, and its own check that the server still listens). Times are integer
 milliseconds from time.ticks_ms(): no floats (single precision on the
 boards), no wall clock (it jumps when NTP sets it).
 """
-try:
-    from time import ticks_diff, ticks_ms
-except ImportError:  # pragma: no cover - CPython
-    import time
-
-    def ticks_ms():
-        return int(time.monotonic() * 1000)
-
-    def ticks_diff(a, b):
-        return a - b
+from gateway.mono import ticks_diff, ticks_ms
 
 try:
     from micropython import const

@@ -1,4 +1,6 @@
-"""Monotonic seconds for timeouts, back-off and rate limits.
+"""Monotonic time: mono() in seconds for timeouts, back-off and rate limits;
+ticks_ms()/ticks_diff() (MicroPython's, or a CPython stand-in) for the parts
+that count wrapping milliseconds (health.py, button.py).
 
 board.time() is wall-clock time and jumps when it is set (NTP, the DTU's
 clock after a boot in 2000): a session or a lock-out measured with it would
@@ -10,10 +12,17 @@ import time
 
 try:
     from time import ticks_diff, ticks_ms
+    _TICKS = True
 except ImportError:  # pragma: no cover - CPython
-    ticks_ms = None
+    _TICKS = False
 
-if ticks_ms is None:  # CPython
+    def ticks_ms():
+        return int(time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+if not _TICKS:  # CPython
     def mono():
         return time.monotonic()
 else:
