@@ -359,13 +359,14 @@ class TestPowerCuts(Base):
                 end(state, n)
         return total
 
-    def test_swap_then_confirm(self):
-        def steps(fs):
-            ld = loader(self.root, fs)
-            ld.arm("2.0.0", "1.0.0")
-            ld.recover()
-            ld.confirm()
+    def swap_and_confirm(self, fs):
+        """Arm an update, boot into it, confirm it (the cuts fall anywhere)."""
+        ld = loader(self.root, fs)
+        ld.arm("2.0.0", "1.0.0")
+        ld.recover()
+        ld.confirm()
 
+    def test_swap_then_confirm(self):
         def end(state, n):
             if state == "new":
                 loader(self.root).confirm()
@@ -373,21 +374,15 @@ class TestPowerCuts(Base):
                 self.assertEqual(tree(self.root), NEW)
             else:
                 self.assertIsNone(self.journal(), "cut %d" % n)
-        self.every_cut(steps, end)
+        self.every_cut(self.swap_and_confirm, end)
 
     def test_swap_without_rename_over(self):
         # a filesystem that refuses to rename onto an existing file: the
         # loader removes first, so a cut can fall between the two
-        def steps(fs):
-            ld = loader(self.root, fs)
-            ld.arm("2.0.0", "1.0.0")
-            ld.recover()
-            ld.confirm()
-
         def end(state, n):
             if state == "new":
                 loader(self.root).confirm()
-        self.every_cut(steps, end, no_replace=True)
+        self.every_cut(self.swap_and_confirm, end, no_replace=True)
 
     def test_never_confirmed_ends_old(self):
         def steps(fs):
