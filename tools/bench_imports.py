@@ -10,8 +10,8 @@ from the .mpy tree of tools/run_host.py, optionally from a ROMFS image of it
                                                   TREE/app.romfs, if there, is mounted)
 ORDER_FILE (TREE/order.txt under wasm) lists the modules in import order.
 
-Prints "module bytes" lines, then "loaded - a,b,c": the modules a gateway
-holds after start (tools/bench_memory.py reads both).
+Prints "module bytes" lines, the qstr pool, then "loaded - a,b,c": the
+modules a gateway holds after start (tools/bench_memory.py reads them).
 """
 import gc
 import os
@@ -95,6 +95,13 @@ def _gateway():
 def _done():
     _settle()
     print("total %d" % gc.mem_alloc())
+    # the interned names of the loaded code ("qstr pool: ... n_total_bytes=N"):
+    # in the heap with .mpy files or ROMFS, in flash when the code is frozen
+    try:
+        import micropython
+        micropython.qstr_info()
+    except (ImportError, AttributeError):
+        pass
     # what a running gateway holds (features that are off stay unloaded)
     print("loaded - " + ",".join(sorted(k for k in sys.modules)))
 

@@ -145,12 +145,15 @@ def import_order(tree):
 
 
 def static_costs(tree, image=None, wasm=False):
-    """{module: bytes} (None: could not load there), "Gateway()", "total", and
-    "loaded": the modules a gateway holds when nothing was imported before it
-    (a second run), from bench_imports.py."""
+    """{module: bytes} (None: could not load there), "Gateway()", "total",
+    and from a second run in which nothing was imported before the gateway:
+    "loaded", the modules it holds, and "qstr_bytes", its qstr pool
+    (bench_imports.py)."""
     out = _static_run(tree, import_order(tree), image, wasm)
     if out is not None:
-        out["loaded"] = (_static_run(tree, [], image, wasm) or {}).get("loaded")
+        held = _static_run(tree, [], image, wasm) or {}
+        out["loaded"] = held.get("loaded")
+        out["qstr_bytes"] = held.get("qstr_bytes")
     return out
 
 
@@ -177,7 +180,9 @@ def _static_run(tree, order, image, wasm):
     out = {}
     for line in r.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0] == "loaded":
+        if line.startswith("qstr pool:") and "n_total_bytes=" in line:
+            out["qstr_bytes"] = int(line.rsplit("n_total_bytes=", 1)[1].split(",")[0])
+        elif len(parts) == 3 and parts[0] == "loaded":
             out["loaded"] = parts[2].split(",")
         elif len(parts) >= 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
@@ -414,14 +419,14 @@ def describe(r):
     return "heap %dk: fails (%s; %.0f s)" % (r["heap_k"], r.get("reason", "?"), r["seconds"])
 
 
-def static_report(built):
+def static_report(built, qstr=None):
     """Lines: the heap kept by the modules a started gateway holds plus the
     Gateway object (per runtime and code placement), the biggest modules, and
     what every module together would cost (features that are off stay
-    unloaded: gateway/lazy.py)."""
+    unloaded: gateway/lazy.py). qstr (a dict) gets each label's qstr pool."""
     tree, _, image, _ = built
     lines, tops = [], None
-    skip = ("image", "total", "error", "Gateway()", "loaded")
+    skip = ("image", "total", "error", "Gateway()", "loaded", "qstr_bytes")
     for label, kw in (("unix64_fs", {}), ("unix64_romfs", {"image": image}),
                       ("wasm32_fs", {"wasm": True}), ("wasm32_romfs", {"wasm": True, "image": image})):
         r = static_costs(tree, **kw)
@@ -440,6 +445,11 @@ def static_report(built):
         lines.append("static_%s: %.1f KiB = modules a started gateway holds %.1f KiB + Gateway() %.1f KiB "
                      "(every module: %.1f KiB)" % (label, kb(sum(held.values()) + gwo),
                                                     kb(sum(held.values())), kb(gwo), kb(every)))
+        if r.get("qstr_bytes"):
+            if qstr is not None:
+                qstr[label] = r["qstr_bytes"]
+            lines.append("static_%s_qstr_pool: %.1f KiB of it (the interned names; in flash when "
+                         "the code is frozen)" % (label, kb(r["qstr_bytes"])))
         if label == "wasm32_romfs":
             tops = sorted(((v, k) for k, v in held.items()), reverse=True)[:10]
     if tops:
@@ -467,8 +477,9 @@ def report(argv=None):
     built = build()
     image_k = kb(os.path.getsize(built[2]))
     lines = ["romfs_image: %.1f KiB" % image_k]
+    qstr = {}
     if not args.no_static:
-        lines += static_report(built)
+        lines += static_report(built, qstr)
     sim = Sim()
     try:
         modes = ("fs", "romfs") if args.mode == "both" else (args.mode,)
@@ -507,15 +518,23 @@ def report(argv=None):
             lines.append("%s_min_heap_32bit_estimate: %.0f KiB (64-bit / %.1f)"
                          % (mode, need / WORD_FACTOR, WORD_FACTOR))
         # ESP32-like caps: each ESP32 heap class scaled to 64-bit, code on the
-        # filesystem as on a stock ESP32 image
-        # (the medium class also with its code out of the heap, as an ESP32
-        # firmware with the app frozen or in a ROMFS partition would run it)
-        for cls, mode in (("medium", "fs"), ("medium", "romfs"), ("large", "fs")):
+        # filesystem as on a stock ESP32 image; the medium class also with its
+        # code out of the heap: in a ROMFS partition, and frozen into the
+        # firmware (the release's ESP32 image). The unix port cannot run frozen
+        # app code, so "frozen" is the ROMFS run given back the heap its qstr
+        # pool takes (those names are in flash when frozen); the function
+        # headers that also move to flash are not given back: conservative.
+        for cls, mode in (("medium", "fs"), ("medium", "romfs"), ("medium", "frozen"), ("large", "fs")):
             cap = int(boards.HEAP_BYTES[cls] * WORD_FACTOR / 1024)
-            extra = int(image_k + 1) if mode == "romfs" else 0     # the image lies in the heap
-            r = Trial(mode, cap + extra, built, sim, args.polls, args.requests, args.clients,
-                      args.timeout).run()
             who = "/".join(n for n in boards.names() if boards.get(n)["heap"] == cls)
+            extra = int(image_k + 1) if mode != "fs" else 0     # the image lies in the heap
+            if mode == "frozen":
+                if not qstr.get("unix64_romfs"):
+                    lines.append("%s_like_cap_%dk_frozen: (needs the static figures)" % (who, cap))
+                    continue
+                extra += int(kb(qstr["unix64_romfs"]) + 1)
+            r = Trial("romfs" if mode == "frozen" else mode, cap + extra, built, sim, args.polls,
+                      args.requests, args.clients, args.timeout).run()
             if r["ok"]:
                 lines.append("%s_like_cap_%dk_%s_free_after_run: %.1f KiB (%.0f%% of the heap)"
                              % (who, cap, mode, kb(r["heap_free"]), 100.0 * r["heap_free"] / (cap * 1024)))
