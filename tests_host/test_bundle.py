@@ -229,13 +229,12 @@ def partition_table(rows):
     return out + b"\xff" * 32
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
-def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path):
-    (a, _), _, _ = built
-    fw = tmp_path / "build-ESP32_GENERIC"
+def esp32_build_folder(fw, app_bytes=50000):
+    """A stand-in of ports/esp32/build-ESP32_GENERIC: flash_args and the
+    three parts it names; -> {part: bytes}."""
     (fw / "bootloader").mkdir(parents=True)
     (fw / "partition_table").mkdir()
-    parts = {"bootloader/bootloader.bin": os.urandom(3000), "micropython.bin": os.urandom(50000),
+    parts = {"bootloader/bootloader.bin": os.urandom(3000), "micropython.bin": os.urandom(app_bytes),
              "partition_table/partition-table.bin": partition_table([
                  ("nvs", 1, 2, 0x9000, 0x6000), ("phy_init", 1, 1, 0xF000, 0x1000),
                  ("factory", 0, 0, 0x10000, 0x1F0000), ("vfs", 1, 0x81, 0x200000, 0x200000)])}
@@ -244,8 +243,17 @@ def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path):
     (fw / "flash_args").write_text("--flash_mode dio --flash_freq 40m --flash_size 4MB\n"
                                    "0x1000 bootloader/bootloader.bin\n0x10000 micropython.bin\n"
                                    "0x8000 partition_table/partition-table.bin\n")
+    return parts
+
+
+@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.parametrize("frozen", [False, True], ids=["files", "frozen"])
+def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path, frozen):
+    (a, _), _, _ = built
+    fw = tmp_path / "build-ESP32_GENERIC"
+    parts = esp32_build_folder(fw)
     out = str(tmp_path / ota_names.ESP32_IMAGE)
-    off, size = bundle.make_esp32_image(os.path.join(a, "bundle"), str(fw), out)
+    off, size = bundle.make_esp32_image(os.path.join(a, "bundle"), str(fw), out, frozen=frozen)
     assert (off, size) == (0x200000, 0x200000)
     img = read(out)
     assert len(img) == off + size
@@ -272,7 +280,60 @@ with open(%r, "rb") as f:
 vfs.mount(vfs.VfsLfs2(dev, readsize=32, progsize=32, lookahead=32), "/flash", readonly=True)
 print(json.dumps(walk("/flash", "", {})))
 """ % str(fsimg), heap="8m")
-    assert got == {p: h for p, _, h in bundle.bundle_files(os.path.join(a, "bundle"))}
+    want = {p: h for p, _, h in bundle.bundle_files(os.path.join(a, "bundle"))}
+    if frozen:     # the code is in the firmware: a file would shadow it
+        want = {p: h for p, h in want.items() if not p.endswith(".mpy")}
+        assert "boot.py" in want and "main.py" in want and "app/version.json" in want
+    assert got == want
+
+
+def test_esp32_image_refuses_a_firmware_larger_than_its_partition(built, tmp_path):
+    (a, _), _, _ = built
+    fw = tmp_path / "build-ESP32_GENERIC"
+    esp32_build_folder(fw, app_bytes=0x1F0000 + 1)
+    with pytest.raises(bundle.BuildError, match="micropython.bin is 2031617 bytes, the factory partition"):
+        bundle.make_esp32_image(os.path.join(a, "bundle"), str(fw), str(tmp_path / "x.bin"), frozen=True)
+
+
+def manifest_entries(text):
+    """Runs a FROZEN_MANIFEST the way MicroPython's tools/manifestfile.py
+    does for these two calls: include() of another manifest, module(path,
+    base_path) freezing base_path/path as the module file `path`."""
+    got = {"include": [], "module": []}
+    exec(text, {"include": got["include"].append,
+                "module": lambda path, base_path=".", opt=None: got["module"].append((base_path, path))})
+    return got
+
+
+@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+def test_frozen_manifest_freezes_the_whole_app_under_its_import_names(built, tmp_path):
+    (a, _), _, _ = built
+    got = manifest_entries(bundle.frozen_manifest())
+    assert got["include"] == ["$(PORT_DIR)/boards/manifest.py"]     # asyncio & co. of the stock board
+    # every .mpy of the bundle, by the name it imports as there (/app, /app/lib, /)
+    names = set()
+    for p, _, _ in bundle.bundle_files(os.path.join(a, "bundle")):
+        if p.endswith(".mpy"):
+            for prefix in ("app/lib/", "app/", ""):
+                if p.startswith(prefix):
+                    names.add(p[len(prefix):-4].replace("/", "."))
+                    break
+    frozen = {m[:-3].replace("/", ".") for _, m in got["module"]}
+    assert frozen == names and len(got["module"]) == len(names)
+    # a stand-in of the frozen table: only what the manifest names, each file
+    # from its base_path; the app imports from it alone, under MicroPython
+    tree = tmp_path / "frozen"
+    for base, mod in got["module"]:
+        dst = tree / mod
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(read(os.path.join(base, mod)))
+    out = run_mp("""
+import sys, json
+sys.path[:] = [%r] + [p for p in sys.path if p]    # not the cwd (the repo); asyncio stays
+import ota_boot, microdot, gateway.app, gateway.api, gateway.ota, board.host
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("gateway.", "dtu.", "proto_min")))))
+""" % str(tree))
+    assert "gateway.scheduler" in out and "dtu.client" in out and "proto_min.codec" in out
 
 
 def test_esp32_image_errors(built, tmp_path):

@@ -113,7 +113,7 @@ def test_the_build_writes_those_names():
               "os.path.join(RELEASE, ota_names.ESP8266_ROMFS)", "os.path.join(RELEASE, ota_names.ESP32_IMAGE)"):
         assert n in src, n
     runs = " ".join(s.get("run", "") for _, s in steps(load("release.yml")))
-    assert "tools/bundle.py esp8266-romfs\n" in runs + "\n" and "tools/bundle.py esp32-image --fw-dir" in runs
+    assert "tools/bundle.py esp8266-romfs\n" in runs + "\n" and "tools/bundle.py esp32-image --frozen --fw-dir" in runs
 
 
 def test_esp32_firmware_artifact_has_what_the_image_builder_reads():
@@ -127,3 +127,17 @@ def test_esp32_firmware_artifact_has_what_the_image_builder_reads():
     assert "micropython.bin" in rel and "bootloader/bootloader.bin" in rel
     assert any("ci_esp32_idf_setup" in s.get("run", "") for s in job["steps"])   # MicroPython's own tooling
     assert wf["env"]["MICROPYTHON_REF"].startswith("v1.28")
+
+
+def test_esp32_firmware_has_the_app_frozen_in_and_the_image_no_code_files():
+    """A frozen firmware needs an image without .mpy files (they would come
+    first on sys.path and load the app into the heap), and the other way
+    round; the manifest is written before the build that reads it."""
+    wf = load("release.yml")
+    job = [s.get("run", "") for s in wf["jobs"]["esp32-firmware"]["steps"]]
+    made = [i for i, r in enumerate(job) if 'tools/bundle.py esp32-manifest -o "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
+    built = [i for i, r in enumerate(job)
+             if 'BOARD=ESP32_GENERIC FROZEN_MANIFEST="$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
+    assert made and built and made[0] < built[0]
+    runs = " ".join(s.get("run", "") for _, s in steps(wf))
+    assert "esp32-image --frozen" in runs and "esp32-image --fw-dir" not in runs
