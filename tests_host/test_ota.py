@@ -631,3 +631,25 @@ def test_esp8266_cannot_check_github_but_takes_an_upload(rig):
     assert "cannot check" in st["cannotCheck"]
     assert not [e for e in rig.gh.log if e[0] == "api"]
     assert up.status_code == 200 and up.json["state"] == "staged", up.json
+
+
+def test_an_app_frozen_into_the_firmware_is_not_updated_by_files(rig):
+    """The release's ESP32 image (app frozen in): update files would shadow
+    the frozen modules and load the app into the heap. The check still
+    reports the new version; installing it is refused, nothing is written."""
+    assert rig.gw.ota.frozen is False                # a gateway run from files
+    rig.gw.ota.frozen = True
+    with open(os.path.join(rig.rel["new"], "release", ota_names.ARCHIVE), "rb") as f:
+        archive = f.read()
+
+    async def go(c):
+        k = await c.post("/api/ota/check")
+        u = await c.post("/api/ota/update")
+        up = await c.post("/api/ota/upload?reboot=0", body=archive)
+        return k, u, up, (await c.get("/api/ota")).json
+    k, u, up, st = rig.call(go)
+    assert k.status_code == 200 and st["available"] == "0.2.0" and st["frozen"] is True
+    for r in (u, up):
+        assert r.status_code == 409 and "flashing the release's dtu-gateway-esp32.bin" in r.json["error"]
+    untouched(rig)
+    assert not rig.resets and not [e for e in rig.gh.log if e[0] == "assets" and ota_names.ARCHIVE in e[2]]

@@ -32,6 +32,12 @@ RETRY_AFTER_ERROR = const(3600)
 UPLOAD = "/api/ota/upload"
 MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
 _WORK = ("ota_api", "ota_check", "ota_fetch", "ota_stage", "ota_json")
+# The release's ESP32 image has the app frozen into the firmware (tools/
+# bundle.py esp32-manifest). An update by files cannot replace it: the new
+# .mpy files would come before the frozen modules and load the whole app into
+# the heap, which is what freezing saves. Such a board checks and reports
+# updates; the update itself is the release's new image (README).
+FROZEN = globals().get("__file__", "").startswith(".frozen/")
 
 
 class Ota:
@@ -39,6 +45,7 @@ class Ota:
     confirm_stable = 30            # s the new app must be healthy before it confirms
     confirm_window = ota_boot.CONFIRM_WINDOW
     reboot_delay = 2               # s between "staged" and the reboot (the page sees it)
+    frozen = FROZEN
 
     def __init__(self, gw, root=None, fs=None):
         self.gw = gw
@@ -128,6 +135,7 @@ class Ota:
                 "release": self.rel["version"] if self.rel else None,
                 "snapshot": self.snap["version"] if self.snap else None,
                 "checked": self.checked or None, "trial": self.trial, "canApply": self.can_apply,
+                "frozen": self.frozen,
                 "cannotCheck": self.can_check(), "rateLimit": self.rate, "last": self.last}
 
     def fail(self, e):

@@ -12,7 +12,7 @@ from gateway.ota import MAX_UPLOAD
 _HEX = "0123456789abcdef"
 
 
-def _locked(o):
+def _locked(o, install=False):
     gw = o.gw
     # gateway.auth's guard runs first for every POST under /api/; without it
     # a set admin password must still not be bypassed
@@ -20,6 +20,10 @@ def _locked(o):
         return error(503, "access control is not available")
     if o.busy:
         return _json({"error": "busy: " + o.state, "state": o.state}, 409)
+    if install and o.frozen:
+        return _json({"error": "this firmware has the app built in: update by flashing the release's "
+                      "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
+                      "state": o.state}, 409)
     return None
 
 
@@ -39,7 +43,7 @@ async def check(o, req):
 
 
 async def update(o, req):
-    refused = _locked(o)
+    refused = _locked(o, install=True)
     if refused:
         return refused
     data = {}
@@ -77,7 +81,7 @@ async def _update(o, reboot):
 
 
 async def upload(o, req):
-    refused = _locked(o)
+    refused = _locked(o, install=True)
     if refused:
         return refused
     n = req.content_length
