@@ -205,6 +205,41 @@ def test_flash_runs_erase_then_write_on_an_existing_port(tmp_path, monkeypatch, 
     assert "bootloader" in capsys.readouterr().err
 
 
+def whole_flash_image(path, chip_id=0, at=0x1000):
+    """As tools/bundle.py esp32-image writes it (esptool merge-bin from 0x0):
+    erased flash up to the bootloader's image header."""
+    with open(path, "wb") as f:
+        f.write(b"\xff" * at)
+    with open(fake_image(str(path) + ".part", chip_id), "rb") as f:
+        head = f.read()
+    with open(path, "ab") as f:
+        f.write(head + b"\xff" * 4096)
+    return str(path)
+
+
+def test_the_releases_whole_flash_image_is_written_at_0_and_needs_no_deploy(tmp_path, monkeypatch, capsys):
+    row = boards.get("esp32")
+    img = whole_flash_image(tmp_path / "dtu-gateway-esp32.bin")
+    assert tool.image_address(row, img) == 0x0 and tool.check_image(row, img) == img
+    renamed = whole_flash_image(tmp_path / "gw.bin")                 # known by its content too
+    assert tool.image_address(row, renamed) == 0x0
+    official = fake_image(tmp_path / "ESP32_GENERIC-OTA-20260101-v1.28.0.bin")
+    assert tool.image_address(row, official) == 0x1000
+    s3 = whole_flash_image(tmp_path / "s3.bin", chip_id=9)
+    with pytest.raises(tool.ToolError, match="for esp32s3, not for esp32"):
+        tool.check_image(row, s3)
+    empty = tmp_path / "erased.bin"
+    empty.write_bytes(b"\xff" * 0x2000)
+    with pytest.raises(tool.ToolError, match="no 0xE9 magic byte at 0x1000"):
+        tool.check_image(row, str(empty))
+    calls = []
+    monkeypatch.setattr(tool.subprocess, "call", lambda cmd, cwd=None: calls.append(cmd) or 0)
+    assert tool.main(["flash", "--board", "esp32", "--port", "/dev/null", "--image", img]) == 0
+    assert calls[1][-2:] == ["0x0", img]
+    out = capsys.readouterr().out
+    assert "at 0x0" in out and "no deploy" in out and "make deploy" not in out
+
+
 def test_dry_run_prints_the_command_lines(tmp_path):
     img = fake_image(tmp_path / "ESP32_GENERIC-OTA-20260101-v1.28.0.bin")
     r = run_tool("flash", "--board", "esp32", "--port", "/dev/ttyUSB0", "--image", img, "--dry-run")

@@ -27,6 +27,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 from board import boards  # noqa: E402  (the one table of what differs per board)
+from gateway.ota_names import ESP32_IMAGE  # noqa: E402  (the release's whole-flash image)
 
 FIRMWARE_DIR = os.path.join(ROOT, "build", "firmware")
 BUNDLE_DIR = os.path.join(ROOT, "build", "bundle")      # `make bundle` (tools/bundle.py)
@@ -121,12 +122,28 @@ def find_image(row, image=None, fw_dir=FIRMWARE_DIR):
     return found[-1]
 
 
-def check_image(row, path):
-    """Refuse files that cannot be this board's firmware."""
+def image_address(row, path):
+    """Where the image goes: the board's address for MicroPython's own image;
+    0x0 for the release's whole-flash image (tools/bundle.py esp32-image:
+    bootloader, partition table, firmware and filesystem merged from 0x0,
+    erased flash (0xFF) before the bootloader at the board's address)."""
     with open(path, "rb") as f:
+        first = f.read(1)
+    whole = os.path.basename(path) == ESP32_IMAGE or (first == b"\xff" and row["flash_addr"])
+    return 0x0 if whole else row["flash_addr"]
+
+
+def check_image(row, path):
+    """Refuse files that cannot be this board's firmware (the image header
+    at the board's address: at 0 in an official image, further in a whole-
+    flash one)."""
+    skip = row["flash_addr"] - image_address(row, path)
+    with open(path, "rb") as f:
+        f.seek(skip)
         head = f.read(16)
     if len(head) < 16 or head[0] != 0xE9:
-        raise ToolError("%s is not an ESP firmware image (no 0xE9 magic byte)" % path)
+        raise ToolError("%s is not an ESP firmware image (no 0xE9 magic byte%s)"
+                        % (path, " at 0x%x" % skip if skip else ""))
     if row["chip"] in CHIP_IDS:
         chip_id = head[12] | head[13] << 8
         if chip_id != CHIP_IDS[row["chip"]]:
@@ -154,12 +171,13 @@ def mpremote(port, *args):
     return [sys.executable, "-m", "mpremote", "connect", port] + list(args)
 
 
-def flash_commands(row, port, image, baud=FLASH_BAUD):
-    """erase-flash, then write-flash of the image at the board's address."""
+def flash_commands(row, port, image, baud=FLASH_BAUD, addr=None):
+    """erase-flash, then write-flash of the image at the board's address
+    (or addr)."""
     write = ["--chip", row["chip"], "--port", port, "--baud", str(baud), "write-flash"]
     if row["chip"] == "esp8266":
         write += ["--flash-size", "detect"]   # the header gets the real flash size
-    write += ["0x%x" % row["flash_addr"], image]
+    write += ["0x%x" % (row["flash_addr"] if addr is None else addr), image]
     return [esptool("--chip", row["chip"], "--port", port, "erase-flash"), esptool(*write)]
 
 
@@ -306,9 +324,14 @@ def cmd_flash(args):
     row = board_row(args.board)
     image = check_image(row, find_image(row, args.image))
     port = args.port if args.dry_run and args.port else check_port(args.port)
-    print("flashing %s: %s at 0x%x" % (row["name"], os.path.relpath(image), row["flash_addr"]))
-    run(flash_commands(row, port, image, args.baud), args.dry_run, what="esptool")
-    if not args.dry_run:
+    addr = image_address(row, image)
+    print("flashing %s: %s at 0x%x" % (row["name"], os.path.relpath(image), addr))
+    run(flash_commands(row, port, image, args.baud, addr), args.dry_run, what="esptool")
+    if args.dry_run:
+        return
+    if addr != row["flash_addr"]:
+        print("done: the image holds the app; it starts its WiFi DTU-Gateway-<chip id> (no deploy)")
+    else:
         print("done: next `make %s PORT=%s`" % ("romfs" if row["romfs"] else "deploy", port))
 
 

@@ -11,7 +11,7 @@ on develop) sorts after 1.2.3 and before 1.2.4; "+build" is ignored."""
 ARCHIVE = "dtu-gateway-bundle.tar"      # the board's filesystem: manifest.json first, then every file
 MANIFEST = "manifest.json"              # every file with size and sha256 (also the archive's first member)
 VERSION = "version.json"                # version, channel, date, boards, the archive's size and sha256
-ESP32_IMAGE = "dtu-gateway-esp32.bin"   # official MicroPython + our code in the filesystem, flash at 0x0
+ESP32_IMAGE = "dtu-gateway-esp32.bin"   # MicroPython with the app frozen in + its data files, flash at 0x0
 ESP8266_ROMFS = "dtu-gateway-esp8266.romfs"   # the app as a ROMFS image (stock FLASH_2M_ROMFS firmware)
 
 RELEASE_ASSETS = (ARCHIVE, MANIFEST, VERSION, ESP32_IMAGE, ESP8266_ROMFS)
