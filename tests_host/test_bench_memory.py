@@ -1,0 +1,30 @@
+"""tools/bench_memory.py's static figures that the README's frozen estimate
+rests on: what one code object costs in the heap when a module is loaded
+from ROMFS (measured on the unix and the WebAssembly MicroPython), and the
+count of code objects taken from the sources."""
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT, micropython_bin
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bench_memory  # noqa: E402
+
+
+@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+def test_a_code_object_costs_a_few_words_of_heap_in_romfs_placement():
+    cost = bench_memory.raw_code_cost(n=200)
+    assert 24 <= cost["unix64"] <= 96, cost           # a handful of 8-byte words
+    if "wasm32" in cost:                               # the same structure with 4-byte words
+        assert 12 <= cost["wasm32"] <= 48 and 1.6 <= cost["unix64"] / cost["wasm32"] <= 2.4, cost
+
+
+def test_code_objects_are_counted_from_the_sources(tmp_path, monkeypatch):
+    src = tmp_path / "m.py"
+    src.write_text("class A:\n    def f(self):\n        return [x for x in (1, 2)]\n"
+                   "async def g():\n    h = lambda: 0\n    return {k: 1 for k in 'ab'}\n")
+    monkeypatch.setattr(bench_memory, "module_sources", lambda: {"m": str(src)})
+    # module body, class body, f, the list comprehension, g, the lambda, the dict comprehension
+    assert bench_memory.raw_codes(["m", "not.there"]) == 7
