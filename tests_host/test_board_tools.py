@@ -263,7 +263,7 @@ def test_makefile_targets_pass_port_and_board():
 
 # ---- trees and the ROMFS image ---------------------------------------------------
 
-def test_esp8266_deploy_leaves_the_code_to_romfs_and_removes_shadowing_copies(monkeypatch, tmp_path):
+def test_esp8266_deploy_leaves_the_code_to_romfs_and_removes_shadowing_copies(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(tool, "BUNDLE_DIR", str(tmp_path / "bundle"))
     monkeypatch.setattr(tool, "ROMFS_DIR", str(tmp_path / "romfs"))
     calls = []
@@ -289,6 +289,8 @@ def test_esp8266_deploy_leaves_the_code_to_romfs_and_removes_shadowing_copies(mo
     copied = cmd[cmd.index("cp") + 2:cmd.index(":")]
     assert {"main.py", "boot.py"} <= set(copied) and "exec" not in cmd and "mip" not in cmd
     assert any(f == "app.mpy" for _, _, fs in os.walk(cwd) for f in fs)   # the code is copied
+    # a plain ESP32 has no room for the code in its heap: point at the frozen image
+    assert "IMAGE=dtu-gateway-esp32.bin" in capsys.readouterr().out
 
 
 def test_code_paths_are_the_outermost_code_only_folders(tmp_path):
