@@ -23,6 +23,9 @@ Two code placements:
   romfs  the .mpy files in a ROMFS image, executed in place (ESP8266: the
          stock FLASH_2M_ROMFS firmware). The unix port mounts the image from
          a bytes object that itself lies in the heap: its size is subtracted.
+A third, frozen into the firmware (the release's ESP32 image), cannot run on
+the unix port; it is estimated from the romfs placement less what freezing
+also moves to flash: the qstr pool and the code objects (static report).
 
 The unix port is 64-bit: heap figures read ~1.5x higher than on the 32-bit
 boards (pointers and object headers are twice as wide). The report gives the
@@ -607,8 +610,8 @@ def report(argv=None):
         # code out of the heap: in a ROMFS partition, and frozen into the
         # firmware (the release's ESP32 image). The unix port cannot run frozen
         # app code, so "frozen" is the ROMFS run given back the heap its qstr
-        # pool takes (those names are in flash when frozen); the function
-        # headers that also move to flash are not given back: conservative.
+        # pool takes (those names are in flash when frozen); the code objects
+        # that also move to flash are not given back: conservative.
         for cls, mode in (("medium", "fs"), ("medium", "romfs"), ("medium", "frozen"), ("large", "fs")):
             cap = int(boards.HEAP_BYTES[cls] * WORD_FACTOR / 1024)
             who = "/".join(n for n in boards.names() if boards.get(n)["heap"] == cls)
