@@ -12,17 +12,13 @@ import time
 
 try:
     from time import ticks_diff, ticks_ms
-    _TICKS = True
 except ImportError:  # pragma: no cover - CPython
-    _TICKS = False
-
     def ticks_ms():
         return int(time.monotonic() * 1000)
 
     def ticks_diff(a, b):
         return a - b
 
-if not _TICKS:  # CPython
     def mono():
         return time.monotonic()
 else:
