@@ -527,7 +527,7 @@ SAFE_REASON = ('3 crashes in a row, each within 5 min of boot; last: MemoryError
                '& "boom" at 0x3ffe')
 SAFE_VIEWS = ("setup", "dashboard")
 
-def browse_banner(base, visits, timeout=60):
+def browse_banner(base, visits, timeout=90):    # 9 visits with screenshots, as "screens"
     """What the safe-mode banner shows at each visit (browser.mjs scenario safe_mode)."""
     return browse("safe_mode", base, timeout=timeout, visits=visits)["visits"]
 
