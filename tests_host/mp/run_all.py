@@ -25,6 +25,8 @@ MODULES = [
     "test_history",
     "test_button",
     "test_rescue_rule",
+    "test_httphead",
+    "test_strictjson",
 ]
 
 def _host_main():
