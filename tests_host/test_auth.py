@@ -62,6 +62,18 @@ class Basic(unittest.TestCase):
                 self.assertIsNone(r[2])            # no challenge: no browser login box
                 self.assertIsNone(a.check(method, path, {"Authorization": basic("admin", PW)}, {}, ME))
 
+    def test_anything_but_a_read_is_a_write_on_any_path(self):
+        # default deny: a method the gateway does not know, or a write to a
+        # path outside /api/, needs the password all the same
+        clock, s, a = make()
+        for method in ("PROPFIND", "QUERY", "FOO", "MKCOL", "TRACE", "CONNECT"):
+            for path in ("/api/config", "/api/power-limit", "/", "/app.js", "/nowhere"):
+                self.assertEqual(a.check(method, path, {}, {}, ME)[0], 401, (method, path))
+        for path in ("/", "/x", "/generate_204"):
+            self.assertEqual(a.check("POST", path, {}, {}, ME)[0], 401, path)
+        for method in ("GET", "HEAD", "OPTIONS"):
+            self.assertIsNone(a.check(method, "/api/config", {}, {}, ME), method)
+
     def test_reads_and_pages_stay_open(self):
         clock, s, a = make()
         for path in ("/api/data", "/api/info", "/api/config", "/api/events", "/", "/app.js",
@@ -222,7 +234,7 @@ class Sessions(unittest.TestCase):
             logins.append(login(a))
         self.assertEqual(len(a.sessions), A.MAX_SESSIONS)
         first, last = logins[0], logins[-1]
-        self.assertEqual(a.check("POST", "/x", {}, {}, ME), None)
+        self.assertEqual(a.check("GET", "/x", {}, {}, ME), None)
         self.assertEqual(a.check("POST", "/api/config", {"X-CSRF-Token": first[1]}, {"session": first[0]}, ME)[0], 401)
         self.assertIsNone(a.check("POST", "/api/config", {"X-CSRF-Token": last[1]}, {"session": last[0]}, ME))
 

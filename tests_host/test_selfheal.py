@@ -76,11 +76,13 @@ class Recorder:
         return [i[0] for i in self.items]
 
 
-class FakeServer:
+class FakeApi:
+    """gateway.httpd.Server as gateway.selfheal sees it."""
     def __init__(self):
+        self.server = object()        # listening
         self.up = True
 
-    def is_serving(self):
+    def serving(self):
         return self.up
 
 
@@ -236,8 +238,7 @@ class WatchdogBase(Base):
         self.clock = Ticks()
         self.h = health.Health(self.clock)
         self.gw = FakeGw(self.board)
-        self.gw.api = type("Api", (), {})()
-        self.gw.api.server = FakeServer()
+        self.gw.api = FakeApi()
         self.sh = selfheal.SelfHeal(self.gw, self.h)
 
     def step(self, s):
@@ -301,7 +302,7 @@ class TestWatchdog(WatchdogBase):
     def test_a_closed_server_stops_the_feeding(self):
         self.h.beat("link", 400)
         self.assertTrue(self.sh.check())
-        self.gw.api.server.up = False
+        self.gw.api.up = False
         fed = [self.sh.check() for _ in range(0, 1)]
         for _ in range(13):
             self.step(5)
@@ -317,18 +318,10 @@ class TestWatchdog(WatchdogBase):
         self.step(selfheal.START_GRACE + selfheal.API_WITHIN + 1)
         self.assertFalse(self.sh.check())
 
-    def test_micropython_server_task(self):
-        class Task:
-            def __init__(self):
-                self.finished = False
-
-            def done(self):
-                return self.finished
-        srv = type("Srv", (), {})()
-        srv.task = Task()
-        self.gw.api.server = srv
+    def test_a_server_not_listening_yet_gets_the_start_grace(self):
+        self.gw.api.server = None
         self.assertTrue(self.sh._serving(self.clock()))
-        srv.task.finished = True
+        self.step(selfheal.START_GRACE + 1)
         self.assertFalse(self.sh._serving(self.clock()))
 
     def test_stable_after_five_healthy_minutes(self):

@@ -13,6 +13,8 @@ MicroPython. An implementation provides:
     mem_free()           free heap in bytes, or None where unknown (CPython)
     mem_alloc()          heap in use in bytes, or None where unknown
     reset()              restart the board
+    http_clients         HTTP connections served at once (gateway.httpd)
+    http_backlog         connections the network stack keeps waiting beyond those
     dns_addr             (host, port) the captive-portal DNS responder binds
                          while the AP is up (("0.0.0.0", 53) on a board), or None
     wifi                 the WiFi interfaces, thin over network.WLAN:

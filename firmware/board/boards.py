@@ -25,6 +25,11 @@ until a row is asked for):
     wdt         "hw": machine.WDT(timeout=ms) resets a hung loop; "soft":
                 machine.WDT has no timeout and the system feeds it while
                 Python runs, so a machine.Timer checks the feeds instead
+    http        (served, backlog): HTTP connections served at once and how
+                many more lwIP keeps waiting (gateway.httpd). Each served
+                one holds a socket and a few KB of heap; lwIP has ~5 TCP
+                PCBs on an ESP8266 and 16 sockets in all on an ESP32 (the
+                DTU, MQTT, DNS and an update need theirs too)
 
 Pins are those of the common dev boards (NodeMCU / Wemos D1 mini,
 ESP32-DevKitC / DOIT DevKit v1, ESP32-S3-DevKitC-1, ESP32-C3-DevKitM-1);
@@ -32,17 +37,17 @@ other boards differ, see README "Boards".
 """
 
 FIELDS = ("name", "chip", "image", "variant", "flash_addr", "button", "led", "led_kind",
-          "tls", "ota", "heap", "romfs", "wdt")
+          "tls", "ota", "heap", "romfs", "wdt", "http")
 
 BOARDS = (
     ("esp8266", "esp8266", "ESP8266_GENERIC", "FLASH_2M_ROMFS", 0x0, 0, 2, "low",
-     False, "app", "small", True, "soft"),
+     False, "app", "small", True, "soft", (2, 2)),
     ("esp32", "esp32", "ESP32_GENERIC", "OTA", 0x1000, 0, 2, "high",
-     True, "firmware", "medium", False, "hw"),
+     True, "firmware", "medium", False, "hw", (4, 4)),
     ("esp32s3", "esp32s3", "ESP32_GENERIC_S3", "", 0x0, 0, 48, "rgb",
-     True, "app", "large", False, "hw"),
+     True, "app", "large", False, "hw", (6, 6)),
     ("esp32c3", "esp32c3", "ESP32_GENERIC_C3", "", 0x0, 9, 8, "rgb",
-     True, "app", "medium", False, "hw"),
+     True, "app", "medium", False, "hw", (4, 4)),
 )
 
 # Heap sizes (bytes) the memory budget is checked against: the whole

@@ -188,6 +188,7 @@ class Board:
                 model = boards.detect(platform)
         self.model = model                          # a row of board/boards.py
         self.row = boards.get(model)
+        self.http_clients, self.http_backlog = self.row["http"]
         if data_dir:
             self.data_dir = data_dir
         try:  # the active app's web files (ota_boot.py put that app on sys.path)

@@ -84,6 +84,10 @@ def _default_www():
 
 class Board:
     name = "host"
+    # HTTP connections served at once, and how many more the OS keeps waiting
+    # (gateway.httpd): a PC has room for both
+    http_clients = 8
+    http_backlog = 64
 
     def __init__(self, data_dir="data", chip_id="00000000", wifi=None, dns_addr=None, www_dir=None):
         self.data_dir = data_dir

@@ -1,6 +1,7 @@
 """Access control. While admin.password is empty (factory mode) nothing needs
-it; once it is set, every state-changing request (POST/PUT/PATCH/DELETE)
-under /api/ does, whichever feature serves it:
+it; once it is set, every request that is not a read (any method but GET,
+HEAD and OPTIONS, on any path) does, whichever feature serves it. The method
+arrives upper-cased (gateway.httpd): "post" is a POST here too.
 
   - HTTP Basic with user "admin": always accepted (scripts, smart-home
     systems). Send it with the request: a challenge (WWW-Authenticate) only
@@ -26,7 +27,6 @@ wires it in as one before_request handler, plus the login endpoints and
 POST /api/factory-reset.
 """
 import binascii
-import json
 import os
 
 from gateway.mono import mono
@@ -48,7 +48,7 @@ FORGET_AFTER = const(3600)       # s after which an address's record is dropped
 MAX_CLIENTS = const(8)           # addresses tracked (bounded memory)
 GLOBAL_LIMIT = const(30)         # wrong passwords per FAIL_WINDOW from all addresses
 REALM = 'Basic realm="DTU Gateway"'
-_WRITES = ("POST", "PUT", "PATCH", "DELETE")
+_READS = ("GET", "HEAD", "OPTIONS")
 _OWN = ("/api/login", "/api/logout", "/api/session")
 
 
@@ -197,10 +197,10 @@ class Auth:
 
     def check(self, method, path, headers, cookies, client):
         """None: go ahead; else (status, body, headers) to answer instead."""
-        if not path.startswith("/api/") or path in _OWN or not self.required():
+        if path in _OWN or not self.required():
             return None
-        write = method in _WRITES
-        if not write and not self.settings.get("admin.protect_read"):
+        write = method not in _READS      # an unknown method is a write: refused unless allowed
+        if not write and not (path.startswith("/api/") and self.settings.get("admin.protect_read")):
             return None
         now = self.clock()
         if write:
@@ -261,14 +261,11 @@ class Auth:
             self.clear()              # a new password ends every session
 
     def routes(self, app):
-        from microdot import Response
+        from gateway.httpd import json_body, json_response
 
         def answer(r):
             status, body, headers = r
-            h = {"Content-Type": "application/json"}
-            if headers:
-                h.update(headers)
-            return Response(json.dumps(body), status, h)
+            return json_response(body, status, headers)
 
         async def guard(req):
             r = self.check(req.method, req.path, req.headers, req.cookies, req.client_addr)
@@ -277,12 +274,9 @@ class Auth:
 
         @app.post("/api/login")
         async def login(req):
-            try:
-                data = json.loads(req.body or b"")
-            except (ValueError, UnicodeError):
-                data = None
-            if not isinstance(data, dict):
-                return answer((400, {"error": "body must be a JSON object with a password"}, None))
+            data, err = json_body(req)
+            if err:
+                return err
             return answer(self.login(data.get("password"), req.client_addr))
 
         @app.post("/api/logout")

@@ -187,11 +187,8 @@ class MqttBridge:
 
     def _url(self):
         gw = self.gw
-        port = 80
-        try:  # host mode on CPython: the port really listened on
-            port = gw.api.server.sockets[0].getsockname()[1]
-        except Exception:  # no server yet, or MicroPython's: a board listens on 80
-            pass
+        api = getattr(gw, "api", None)          # set once the web server starts
+        port = api.port if api is not None and api.port else 80
         ip = gw.board.wifi.ip()
         return "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
 

@@ -203,21 +203,14 @@ class Ota:
 
     def routes(self, app):
         o = self
-        # The upload's body is streamed to the staging folder: the 2 KB cap
-        # that gateway.api sets for every request (Request.max_content_length)
-        # is lifted for this one path, before Microdot compares the two.
-        dispatch = app.dispatch_request
-
-        async def dispatch_upload(req):
-            if req is not None and req.method == "POST" and req.path == UPLOAD:
-                req.max_content_length = MAX_UPLOAD
-            return await dispatch(req)
-        app.dispatch_request = dispatch_upload
+        # the upload's body is streamed to the staging folder, past the 2 KB
+        # that every other request may send (gateway.httpd)
+        app.body_limits[UPLOAD] = MAX_UPLOAD
 
         @app.get("/api/ota")
         async def status(req):
-            from gateway.api import _json
-            return _json(o.status())
+            from gateway.httpd import json_response
+            return json_response(o.status())
 
         @app.post("/api/ota/check")
         async def check(req):

@@ -3,9 +3,8 @@ gateway.ota for the contract), staging done -> arm the loader and reboot,
 and the new app's trial. Imported when needed, dropped afterwards
 (Ota.unload)."""
 import asyncio
-import json
 
-from gateway.api import _json, error
+from gateway.httpd import error, json_body, json_response
 from gateway.mono import mono
 from gateway.ota import MAX_UPLOAD
 
@@ -19,9 +18,9 @@ def _locked(o, install=False):
     if getattr(gw, "auth", None) is None and gw.settings.get("admin.password"):
         return error(503, "access control is not available")
     if o.busy:
-        return _json({"error": "busy: " + o.state, "state": o.state}, 409)
+        return json_response({"error": "busy: " + o.state, "state": o.state}, 409)
     if install and o.frozen:
-        return _json({"error": "this firmware has the app built in: update by flashing the release's "
+        return json_response({"error": "this firmware has the app built in: update by flashing the release's "
                       "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
                       "state": o.state}, 409)
     return None
@@ -33,13 +32,13 @@ async def check(o, req):
         return refused
     why = o.can_check()
     if why:
-        return _json({"error": why, "state": o.state}, 409)
+        return json_response({"error": why, "state": o.state}, 409)
     left = o.blocked_until - mono()
     if left > 0:
-        return _json({"error": "GitHub rate limit: next check possible in %d s" % (left + 1),
+        return json_response({"error": "GitHub rate limit: next check possible in %d s" % (left + 1),
                       "retry_after": int(left) + 1}, 429)
     await o.check()
-    return _json(o.status())
+    return json_response(o.status())
 
 
 async def update(o, req):
@@ -48,12 +47,9 @@ async def update(o, req):
         return refused
     data = {}
     if req.body:
-        try:
-            data = json.loads(req.body)
-        except (ValueError, UnicodeError):
-            return error(400, "body is not valid JSON")
-        if not isinstance(data, dict):
-            return error(400, "body must be a JSON object")
+        data, err = json_body(req)
+        if err:
+            return err
     reboot = data.get("reboot", True)
     if reboot is not True and reboot is not False:
         return error(400, "reboot must be true or false", "reboot")
@@ -61,11 +57,11 @@ async def update(o, req):
         if k != "reboot":
             return error(400, "unknown key", k)
     if not o.available:
-        return _json({"error": "no update available: POST /api/ota/check first", "state": o.state}, 409)
+        return json_response({"error": "no update available: POST /api/ota/check first", "state": o.state}, 409)
     o.busy = True
     o.state, o.error, o.progress = "downloading", None, 0
     asyncio.create_task(_update(o, reboot))
-    return _json(o.status(), 202)
+    return json_response(o.status(), 202)
 
 
 async def _update(o, reboot):
@@ -102,10 +98,10 @@ async def upload(o, req):
         from gateway import ota_check
         head = await ota_check.upload(o, req.stream, n, sha)
         await staged(o, head, reboot)
-        return _json(o.status())
+        return json_response(o.status())
     except Exception as e:
         o.fail(e)
-        return _json({"error": o.error, "state": o.state}, 400)
+        return json_response({"error": o.error, "state": o.state}, 400)
     finally:
         o.busy = False
         o.unload()

@@ -95,14 +95,10 @@ class SelfHeal:
             self._fail_since = now
 
     def _serving(self, now):
-        server = getattr(getattr(self.gw, "api", None), "server", None)
-        if server is None:   # not listening yet
+        api = getattr(self.gw, "api", None)
+        if api is None or api.server is None:   # not listening (yet)
             return self._s(now) < START_GRACE
-        f = getattr(server, "is_serving", None)        # CPython
-        if f is not None:
-            return f()
-        task = getattr(server, "task", None)           # MicroPython: the accept loop
-        return task is not None and not task.done()
+        return api.serving()
 
     # ---- the check ----------------------------------------------------------------
 

@@ -1,0 +1,422 @@
+"""The web server: Microdot behind a door that nobody on the LAN can knock over.
+
+Microdot finds the route and builds the answer; this subclass owns what comes
+before and around that, the same for every route:
+
+  - The method is upper-cased before anything looks at it: gateway.auth and
+    the routing see one spelling ("post", "Post" and "pOST" are POST).
+  - At most `clients` connections are served at once (a board property: a
+    few on an ESP8266, more on an ESP32, whose lwIP has 10-16 sockets in all,
+    more on a PC); the next ones wait in the listen backlog, which costs the
+    heap nothing, until a place is free. Refusing them with a 503 would lose
+    requests a board could serve a moment later.
+  - The request line and headers (at most MAX_HEAD bytes, parsed strictly by
+    httphead) and a body of up to MAX_BODY bytes must arrive within
+    HEAD_TIME s of the accept. Larger bodies exist only where a route asks
+    for them (body_limits: the update upload) and are streamed by it. Once
+    the app has the request, every read or write of the client socket must
+    make progress within IO_TIME s; the app's own work (an update check) is
+    not timed here.
+  - While connections wait in the backlog and every place is taken, a
+    connection still sending its head that has nothing new to read after
+    GRACE s gives its place up (slowloris): a real client sends its head at
+    once, so the place goes to one that will use it.
+  - A MemoryError while serving is answered with a 503 (when nothing was
+    sent yet); the connection is closed and the rest of the app goes on.
+  - The socket is always closed, whatever happened.
+
+A connection answers one request (HTTP/1.0 style, as Microdot does).
+"""
+import asyncio
+import errno
+import gc
+import json
+import select
+import socket
+
+from microdot.microdot import Microdot, NoCaseDict, Request, Response, print_exception
+
+import httphead
+import strictjson
+from gateway.mono import mono
+
+try:
+    from micropython import const
+except ImportError:  # pragma: no cover - CPython
+    def const(x):
+        return x
+
+MAX_HEAD = const(2048)     # bytes of request line + headers; more: 431
+MAX_BODY = const(2048)     # bytes of a body read whole; larger ones: 413 (unless body_limits)
+HEAD_TIME = const(5)       # s from the accept to the end of the head and a small body
+IO_TIME = const(10)        # s a read or write of the client may take afterwards
+GRACE = 0.2                # s a head may stall while others wait for a place
+TICK = 0.1                 # s between the watchdog's looks while connections are open
+RESERVE = const(4096)      # bytes of free heap wanted before accepting one more
+
+_JSON = {"Content-Type": "application/json"}
+_OOM_BODY = b'{"error": "out of memory: try again"}'
+_RAW = b"HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+# Sent without the help of anything that allocates much: when the heap is short,
+# and when the watchdog cuts a head that did not come in time.
+_OOM = _RAW % (503, b"Service Unavailable", len(_OOM_BODY), _OOM_BODY)
+_SLOW_BODY = b'{"error": "request not received in time"}'
+_SLOW = _RAW % (408, b"Request Timeout", len(_SLOW_BODY), _SLOW_BODY)
+
+
+def json_response(obj, status=200, headers=None):
+    h = _JSON
+    if headers:
+        h = dict(_JSON)
+        h.update(headers)
+    return Response(json.dumps(obj), status, h)
+
+
+def error(status, message, field=None):
+    """The API's error answer: {"error": message, "field": field}."""
+    body = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return json_response(body, status)
+
+
+def json_body(req):
+    """(the request's body as a JSON object, None) or (None, a 400 answer).
+    Every JSON body that comes over HTTP is read through this (strictjson)."""
+    try:
+        data = strictjson.loads(req.body or b"")
+    except ValueError as e:
+        return None, error(400, str(e))
+    if not isinstance(data, dict):
+        return None, error(400, "body must be a JSON object")
+    return data, None
+
+
+# ---- sockets: asyncio's streams differ between the runtimes -----------------------------
+try:
+    from asyncio import core as _core          # MicroPython
+
+    def _wait(s, write):
+        # a generator awaited like a coroutine, as MicroPython's own streams do
+        yield _core._io_queue.queue_write(s) if write else _core._io_queue.queue_read(s)
+
+    async def _accept(s):
+        while True:
+            await _wait(s, False)
+            try:
+                return s.accept()
+            except OSError as e:
+                if e.errno != errno.EAGAIN:    # EAGAIN: the client left before the accept
+                    raise
+
+    async def _recv(s, n):
+        while True:
+            await _wait(s, False)
+            try:
+                return s.recv(n)
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+
+    async def _sendall(s, data):
+        mv = memoryview(data)
+        while True:
+            try:
+                mv = mv[s.send(mv):]  # at once while the send buffer has room
+            except OSError as e:
+                if e.errno != errno.EAGAIN:
+                    raise
+            if not mv:
+                return
+            await _wait(s, True)
+except ImportError:  # pragma: no cover - CPython
+    async def _accept(s):
+        return await asyncio.get_running_loop().sock_accept(s)
+
+    async def _recv(s, n):
+        return await asyncio.get_running_loop().sock_recv(s, n)
+
+    async def _sendall(s, data):
+        await asyncio.get_running_loop().sock_sendall(s, data)
+
+_poller = select.poll()
+
+
+def _readable(s):
+    """Something to read (or the peer's close) waits on socket s now."""
+    _poller.register(s, select.POLLIN)
+    try:
+        return bool(_poller.poll(0))
+    finally:
+        _poller.unregister(s)
+
+
+def _low_memory():
+    if not hasattr(gc, "mem_free"):
+        return False                     # CPython
+    if gc.mem_free() >= RESERVE:
+        return False
+    gc.collect()
+    return gc.mem_free() < RESERVE
+
+
+class Conn:
+    """One client connection: its socket, the deadline the watchdog holds it
+    to (None while the app works on its request) and what was read past the
+    head. It is the stream Microdot's Request reads and Response writes."""
+
+    def __init__(self, sock, addr, now):
+        self.sock = sock
+        self.addr = addr
+        self.start = now
+        self.deadline = now + HEAD_TIME
+        self.head = True              # still sending its head (it may have to give its place up)
+        self.pending = b""            # bytes read past the head: the body's start
+        self.sent = False             # an answer has begun: nothing else may be sent
+        self.cut = False              # cut by the watchdog
+        self.task = None
+
+    async def _io(self, aw):
+        if not self.head:
+            self.deadline = mono() + IO_TIME
+        r = await aw
+        if not self.head:
+            self.deadline = None
+        return r
+
+    async def read(self, n=-1):
+        if self.pending:
+            b = self.pending if n < 0 else self.pending[:n]
+            self.pending = self.pending[len(b):]
+            return b
+        return await self._io(_recv(self.sock, n if n > 0 else 1024))
+
+    async def readexactly(self, n):
+        b = b""
+        while len(b) < n:
+            chunk = await self.read(n - len(b))
+            if not chunk:
+                raise EOFError
+            b += chunk
+        return b
+
+    async def awrite(self, data):
+        self.sent = True
+        await self._io(_sendall(self.sock, data))
+
+    async def aclose(self):
+        pass                          # the server closes the socket when the task ends
+
+    def get_extra_info(self, name):
+        return self.addr if name == "peername" else None
+
+    def send_now(self, data):
+        """Best effort, without waiting: the last words before the close."""
+        if not self.sent:
+            self.sent = True
+            try:
+                self.sock.send(data)
+            except OSError:
+                pass
+
+
+class Server(Microdot):
+    """Microdot with the rules above. `clients`: connections served at once;
+    `backlog`: connections the network stack keeps waiting beyond them."""
+
+    def __init__(self, clients=4, backlog=8):
+        super().__init__()
+        self.clients = clients
+        self.backlog = backlog
+        self.body_limits = {}         # path -> a larger body cap; such a body is streamed
+        self.conns = [None] * clients
+        self.server = None            # the listening socket while the server runs
+        self.port = None              # the port it listens on
+        self.counts = {"served": 0, "cut": 0, "no_memory": 0}
+        self._closing = False
+        self._task = None
+        self._slot = asyncio.Event()  # a place came free
+        self._busy = asyncio.Event()  # a connection came in (wakes the watchdog)
+        self.error_handlers[MemoryError] = _out_of_memory
+
+    def body_limit(self, path):
+        return self.body_limits.get(path, MAX_BODY)
+
+    async def dispatch_request(self, req):
+        # the door: one spelling of the method for every rule and route, and
+        # the body cap of this path (Microdot answers 413 above it)
+        if req is not None:
+            req.method = req.method.upper()
+            req.max_content_length = self.body_limit(req.path)
+        return await super().dispatch_request(req)
+
+    # ---- listening ------------------------------------------------------------------
+
+    async def start_server(self, host="0.0.0.0", port=80, **_):
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        s = socket.socket(ai[0], socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(ai[-1])
+        s.listen(self.backlog)
+        s.setblocking(False)
+        self.server, self.port = s, port
+        self._closing = False
+        watchdog = asyncio.create_task(self._watch())
+        self._task = asyncio.create_task(self._accept_loop(s))
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+        finally:
+            self._closing = True
+            watchdog.cancel()
+            s.close()
+            self.server = None
+
+    def serving(self):
+        """True while the accept loop runs (gateway.selfheal asks)."""
+        return self._task is not None and not self._task.done()
+
+    def shutdown(self):
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def _free(self):
+        for i in range(self.clients):
+            if self.conns[i] is None:
+                return i
+        return -1
+
+    async def _accept_loop(self, s):
+        while not self._closing:
+            i = self._free()
+            if i < 0 or _low_memory():
+                # full: the next client waits in the backlog, not in the heap
+                self._slot.clear()
+                try:
+                    await asyncio.wait_for(self._slot.wait(), 1)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            sock = None
+            try:
+                sock, addr = await _accept(s)
+                sock.setblocking(False)
+                c = Conn(sock, addr, mono())
+                c.task = asyncio.create_task(self._serve(c, i))
+                self.conns[i] = c
+                self._busy.set()
+            except Exception as e:  # MemoryError, EMFILE, ...: this loop must not end with it
+                if sock is not None and self.conns[i] is None:
+                    sock.close()
+                if not self._closing:
+                    print("httpd: accept failed: %r" % (e,))
+                gc.collect()
+                await asyncio.sleep(0.1)
+
+    # ---- one connection -------------------------------------------------------------
+
+    async def _serve(self, c, i):
+        try:
+            req = None
+            try:
+                req = await self._request(c)
+                if req is not None:
+                    res = await self.dispatch_request(req)
+                    if res is not Response.already_handled:
+                        await res.write(c)
+                    self.counts["served"] += 1
+            except httphead.HeadError as e:
+                if not c.sent:
+                    await error(e.status, e.message).write(c)
+            except MemoryError:
+                req = None
+                gc.collect()
+                self.counts["no_memory"] += 1
+                c.send_now(_OOM)
+            except (OSError, EOFError):
+                pass                  # the client went away
+            except Exception as e:  # a fault of ours: logged, the connection closed
+                print_exception(e)
+        except BaseException:  # the watchdog's cancel (CancelledError), nothing else
+            if not c.cut:
+                raise
+        finally:
+            if c.cut and c.head:
+                c.send_now(_SLOW)
+            try:
+                c.sock.close()
+            except OSError:
+                pass
+            self.conns[i] = None
+            self._slot.set()
+
+    async def _request(self, c):
+        """The request (a microdot Request) read from c, or None when the
+        client closed first. HeadError for what is not a request we take."""
+        buf = b""
+        while True:
+            chunk = await c.read(512)
+            if not chunk:
+                return None
+            buf += chunk
+            end = httphead.end(buf, max(0, len(buf) - len(chunk) - 3))
+            if end >= 0:
+                break
+            if len(buf) >= MAX_HEAD:
+                raise httphead.HeadError(431, "request head larger than %d bytes" % MAX_HEAD)
+        if end > MAX_HEAD:
+            raise httphead.HeadError(431, "request head larger than %d bytes" % MAX_HEAD)
+        c.pending = buf[end:]
+        headers = NoCaseDict()
+        method, target, version, length = httphead.parse(buf[:end], headers)
+        buf = None
+        limit = self.body_limit(target.split("?", 1)[0])
+        if length > limit:
+            raise httphead.HeadError(413, "body larger than %d bytes" % limit)
+        body, stream = b"", None
+        if length > MAX_BODY:
+            stream = c                # streamed by the route that allows it
+        elif length:
+            body = await c.readexactly(length)
+        try:
+            req = Request(self, c.addr, method, target, version, headers, body=body,
+                          stream=stream, sock=(c, c))
+        except (ValueError, UnicodeError, IndexError):
+            raise httphead.HeadError(400, "malformed request target or headers")
+        c.head = False
+        c.deadline = None
+        return req
+
+    # ---- the watchdog ---------------------------------------------------------------
+
+    async def _watch(self):
+        while not self._closing:
+            if all(c is None for c in self.conns):
+                self._busy.clear()
+                await self._busy.wait()
+            await asyncio.sleep(TICK)
+            now = mono()
+            crowded = None            # others wait and every place is taken (asked once a tick)
+            for c in self.conns:
+                if c is None or c.cut:
+                    continue
+                if c.deadline is not None and now > c.deadline:
+                    self._cut(c)
+                elif c.head and now - c.start >= GRACE:
+                    if crowded is None:
+                        crowded = self._free() < 0 and _readable(self.server)
+                    if crowded and not _readable(c.sock):
+                        self._cut(c)
+
+    def _cut(self, c):
+        c.cut = True
+        self.counts["cut"] += 1
+        c.task.cancel()
+
+
+async def _out_of_memory(req, exc):
+    gc.collect()
+    return _OOM_BODY, 503, _JSON
