@@ -325,6 +325,39 @@ class TestValidate(Base):
             self.bad({"dtu.host": h}, "dtu.host")
         self.bad({"dtu.host": "x" * 65}, "dtu.host", "at most 64")
 
+    def test_hosts_take_ascii_digits_only(self):
+        # Arabic-Indic, Devanagari, fullwidth and superscript digits: CPython's
+        # isdigit() and int() take some of them as 0-9
+        for h in ("\u0661\u0669\u0662.\u0661\u0666\u0668.\u0661.\u0665\u0660",
+                  "\u0967\u0968.1.1.1", "\uff11\uff19\uff12.168.1.50", "192.168.1.\u00b9",
+                  "1.2.3.\u0664"):
+            self.bad({"dtu.host": h}, "dtu.host")
+            self.bad({"mqtt.host": h}, "mqtt.host")
+
+    def test_update_address_is_an_http_url(self):
+        good = ("https://api.github.com", "http://127.0.0.1:8123", "https://gh.example.org/api/v3",
+                "http://mirror.lan:8080/github/", "https://a.b/c-d_e.f~g/%20")
+        for u in good:
+            self.assertEqual(self.s.validate({"ota.api": u}), {"ota.api": u})
+        bad = ("javascript:alert(1)", "JavaScript://alert(1)", "data:text/html,x", "file:///etc/passwd",
+               "ftp://api.github.com", "https://", "https://api.github.com?x=1", "https://a.b/#x",
+               "https://user:pw@api.github.com", "https://api.github.com:0", "https://api.github.com:65536",
+               "https://api.github.com:\u0668\u0660", "https://api github.com", "https://a.b/c d",
+               "https://a.b/<script>", "//api.github.com", "api.github.com", "https:/api.github.com")
+        for u in bad:
+            self.bad({"ota.api": u}, "ota.api")
+
+    def test_update_repository_is_owner_slash_name(self):
+        for r in ("dtu-gateway/dtu-gateway", "ohAnd/dtuGateway", "a/b", "me-2/my.repo_x"):
+            self.assertEqual(self.s.validate({"ota.repo": r}), {"ota.repo": r})
+        for r in ("javascript:alert(1)", "nobody", "a/b/c", "/b", "a/", "a b/c", "a/../b", "a/..",
+                  "../etc", "a_b/c", "a/b?x", "a/b#x", "x" * 40 + "/y", "\u00e4/b"):
+            self.bad({"ota.repo": r}, "ota.repo")
+
+    def test_text_that_cannot_be_stored_is_refused(self):
+        for v in ("a\x7fb", "a\x00b", "tab\there"):
+            self.bad({"wifi.ssid": v}, "wifi.ssid", "control")
+
     def test_timezone(self):
         for z in ("UTC", "+01:00", "CET-1CEST,M3.5.0,M10.5.0/3", "<+0530>-5:30"):
             self.assertEqual(self.s.validate({"timezone": z}), {"timezone": z})

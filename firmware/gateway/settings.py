@@ -15,6 +15,9 @@ SCHEMA has one row per key: (key, kind, default, a, b, secret)
   "z" time zone (gateway.tz.parse), at most b chars
   "t" MQTT topic (prefix) of a..b bytes, without the wildcards + and #
   "n" name of a..b letters, digits or _ (openHAB item names)
+  "u" http:// or https:// URL of a..b bytes: host[:port][/path], nothing else
+  "r" GitHub repository "owner/name" of a..b bytes
+Digits are ASCII digits: str.isdigit() and int() also take other scripts'.
 Secrets are never returned by public(): "k": "" plus "k_set": true/false.
 In a change set, a secret's null leaves it unchanged and "" clears it.
 Later features add their keys (mqtt.*, openhab.*, ota.*) as rows here.
@@ -53,8 +56,8 @@ SCHEMA = (
     ("openhab.item_prefix", "n", "dtuGateway_", 0, 48, False),
     # updates
     ("ota.channel", "c", "release", ("release", "snapshot"), 0, False),
-    ("ota.repo", "s", "dtu-gateway/dtu-gateway", 3, 100, False),
-    ("ota.api", "s", "https://api.github.com", 8, 120, False),
+    ("ota.repo", "r", "dtu-gateway/dtu-gateway", 3, 100, False),
+    ("ota.api", "u", "https://api.github.com", 8, 120, False),
 )
 
 _MISSING = object()
@@ -73,17 +76,41 @@ class SettingsError(ValueError):
         self.message = message
 
 
+def _digits(s):
+    return s != "" and all("0" <= c <= "9" for c in s)
+
+
+def _word(s, extra):
+    return s != "" and all("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in extra for c in s)
+
+
 def _host_ok(h):
     labels = h.lower().split(".")
-    if all(lab.isdigit() for lab in labels):  # looks numeric: must be IPv4
+    if all(_digits(lab) for lab in labels):  # looks numeric: must be IPv4
         return len(labels) == 4 and all(len(lab) <= 3 and int(lab) <= 255 for lab in labels)
     for lab in labels:
-        if not 0 < len(lab) < 64 or lab[0] == "-" or lab[-1] == "-":
+        if not 0 < len(lab) < 64 or lab[0] == "-" or lab[-1] == "-" or not _word(lab, "-_"):
             return False
-        for c in lab:
-            if not ("a" <= c <= "z" or "0" <= c <= "9" or c in "-_"):
-                return False
     return True
+
+
+def _url_ok(u):
+    """http(s)://host[:port][/path]: no user, query, fragment or spaces."""
+    scheme, sep, rest = u.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return False
+    hostport, slash, path = rest.partition("/")
+    host, colon, port = hostport.partition(":")
+    if not _host_ok(host) or (colon and not (_digits(port) and 0 < int(port) < 65536)):
+        return False
+    return not slash or path == "" or _word(path, "-._~/%")
+
+
+def _repo_ok(r):
+    """GitHub's owner/name: owner letters, digits and -, name also . and _."""
+    owner, slash, name = r.partition("/")
+    return (bool(slash) and len(owner) <= 39 and _word(owner, "-") and len(name) <= 100
+            and _word(name, "-._") and name not in (".", ".."))
 
 
 def check(row, v):
@@ -106,9 +133,12 @@ def check(row, v):
             raise SettingsError(key, "%s must be one of: %s" % (key, ", ".join(a)))
         return v
     for c in v:
-        if c < " ":
+        if c < " " or c == "\x7f":
             raise SettingsError(key, key + " must not contain control characters")
-    n = len(v.encode())
+    try:
+        n = len(v.encode())
+    except UnicodeError:  # a lone surrogate (CPython): text that cannot be stored
+        raise SettingsError(key, key + " must be valid text")
     if kind == "p":
         if n and not a <= n <= b:
             raise SettingsError(key, "%s must be empty or %d to %d characters" % (key, a, b))
@@ -121,6 +151,10 @@ def check(row, v):
         raise SettingsError(key, key + " may hold only letters, digits and _")
     if kind == "h" and v and not _host_ok(v):
         raise SettingsError(key, key + " must be a host name or IPv4 address (no spaces)")
+    if kind == "u" and not _url_ok(v):
+        raise SettingsError(key, key + " must be an http:// or https:// address (host, port, path)")
+    if kind == "r" and not _repo_ok(v):
+        raise SettingsError(key, key + " must be a GitHub repository: owner/name")
     if kind == "z":
         try:
             tz.parse(v)
