@@ -20,6 +20,7 @@ import tempfile
 import pytest
 
 from board.host import Board, HostWifi
+from dtu.client import AP_IP
 from gateway import portal
 from gateway.api import make_app
 from gateway.app import Gateway
@@ -39,14 +40,17 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class Env:
-    def __init__(self, join="ok", name="host"):
+    def __init__(self, join="ok", name="host", settings=None, safe_mode=None):
         self.dir = tempfile.mkdtemp(prefix="gw-fb-")
+        if settings is not None:
+            with open(self.dir + "/settings.json", "w") as f:
+                json.dump(settings, f)
         self.wifi = HostWifi(fixed=False, networks=NETS, join=join)
         self.board = Board(data_dir=self.dir, chip_id="0badf00d", wifi=self.wifi)
         self.board.name = name
         self.resets = 0
         self.board.reset = self._reset
-        self.gw = Gateway(self.board)
+        self.gw = Gateway(self.board, safe_mode=safe_mode)
         self.wm = self.gw.wifi_manager
         self.app = make_app(self.gw)
         self.c = TestClient(self.app)
@@ -163,6 +167,41 @@ def test_failed_join_keeps_the_portal_and_the_credentials():
         e.close()
 
 
+VIA_AP = {"dtu.via": "ap", "dtu.ap_ssid": "DTUBI-4143", "dtu.ap_password": "dtu-pass1",
+          "dtu.host": "192.168.1.77"}
+
+
+def test_the_dtu_over_its_own_ap_is_polled_at_its_address():
+    e = Env(settings=VIA_AP)
+    try:
+        e.step()
+        assert e.wifi.joins == [("DTUBI-4143", "dtu-pass1")]
+        assert (e.gw.client.host, e.gw.sched.enabled, e.gw.sched.net_up) == (AP_IP, True, True)
+        # back to the home network: dtu.host again
+        assert e.req("POST", "/api/config", body={"dtu.via": "lan", "wifi.ssid": "HomeNet",
+                                                  "wifi.password": "home-pass-1"}).status_code == 200
+        assert (e.gw.client.host, e.gw.sched.enabled) == ("192.168.1.77", True)
+    finally:
+        e.close()
+
+
+def test_safe_mode_keeps_the_dtu_off_also_over_its_own_ap():
+    # safe mode talks to no DTU, whichever way the DTU is reached
+    e = Env(settings=VIA_AP, safe_mode={"active": True, "reason": "3 crashes"})
+    try:
+        assert not e.gw.sched.enabled
+        for _ in range(3):
+            e.step()
+        assert e.wifi.joins == [("DTUBI-4143", "dtu-pass1")] and e.gw.sched.net_up
+        assert not e.gw.sched.enabled
+        assert e.req("POST", "/api/config", body={"dtu.interval": 45}).status_code == 200
+        assert e.req("POST", "/api/config", body={"dtu.ap_password": "dtu-pass2"}).status_code == 200
+        e.step()
+        assert not e.gw.sched.enabled
+    finally:
+        e.close()
+
+
 def test_scan_and_info_list_the_networks(env):
     nets = env.req("GET", "/api/wifi/scan").json["networks"]
     assert nets == [{"name": "HomeNet", "wifi": 84, "rssi": -58, "chan": 6, "open": False},
@@ -195,8 +234,9 @@ def test_every_write_route_of_every_feature_needs_the_password(locked):
     assert {"/api/config", "/api/power-limit", "/api/dtu/reboot", "/api/inverter/restart",
             "/api/factory-reset"} <= paths, paths
     for method, path in routes:
-        r = locked.req(method, path, body={})
-        assert r.status_code == 401, (method, path, r.status_code)
+        for spelling in (method, method.lower(), method.capitalize(), method[0].lower() + method[1:]):
+            r = locked.req(spelling, path, body={})
+            assert r.status_code == 401, (spelling, path, r.status_code)
         assert "WWW-Authenticate" not in r.headers          # no login box in a browser
         assert r.json["error"]
         r = locked.req(method, path, body={}, headers=basic("not-it"))

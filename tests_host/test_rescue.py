@@ -10,14 +10,15 @@ rejoins (~1.5 min) and answers again. Then not again for RESCUE_EVERY.
 """
 import errno
 
+from dtu.client import AP_IP
 from gateway import scheduler as sc
-from gateway import wifi_manager as wmod
 from gwfakes import FakeWifi
 from vdtu import ModelStream, VirtualRun, day_start
 
 DAY = day_start()
 HOME, HOME_PW = "HomeWiFi", "home-secret"
 LAN_HOST = "dtu.sim"            # VirtualRun's --dtu
+LAN_HOSTS = (LAN_HOST, "dtu2.sim")   # where the DTU answers on the home network
 
 
 class Radio(FakeWifi):
@@ -51,8 +52,8 @@ def rescue_run(hours, hangs, model_options=None, settings=None, dtu_ap_pw=None):
     async def opener(host, port):
         clock.advance(0.05)
         on_ap = radio.connected() and radio.ssid() == ap[0]
-        if not radio.connected() or on_ap != (host == wmod.DTU_AP_IP) or \
-                (not on_ap and host != LAN_HOST):
+        if not radio.connected() or on_ap != (host == AP_IP) or \
+                (not on_ap and host not in LAN_HOSTS):
             raise OSError(errno.EHOSTUNREACH, "no route to %s" % host)
         conn = model.connect(ap=on_ap)
         if conn is None:
@@ -174,5 +175,37 @@ def test_an_error_during_the_visit_never_stops_the_link():
         # the hang ends by itself after 30 min; the link is still there to see it
         assert run.ok_times[-1] > run.start + 600 + 1800
         assert run.gw.wifi_manager.state == "connected" and radio.ssid() == HOME
+    finally:
+        run.close()
+
+
+def test_a_dtu_host_set_during_the_visit_is_kept():
+    # the user sets dtu.host while the gateway is away on the DTU's AP: the
+    # visit talks to the DTU's AP address, and afterwards the new host holds
+    run = rescue_run(1.5, [(600, 6 * 3600)])
+    try:
+        gw, radio, clock = run.gw, run.radio, run.clock
+        gw.dtu_override = None                   # the settings decide, as on a board
+        gw.settings.update({"dtu.host": LAN_HOST})
+        assert gw.client.host == LAN_HOST
+        connect, seen = radio.connect, []
+
+        def joining(ssid, password):
+            connect(ssid, password)
+            if ssid == run.ap[0]:
+                clock.at(clock() + 1, lambda: gw.settings.update({"dtu.host": "dtu2.sim"}))
+        radio.connect = joining
+        set_wifi = gw.client.set_wifi
+
+        async def spy(*a):
+            seen.append(gw.client.host)
+            return await set_wifi(*a)
+        gw.client.set_wifi = spy
+        run.run()
+        assert len(rescue_times(run)) == 1 and seen == [AP_IP]
+        assert (run.model.wifi_ssid, run.model.wifi_password) == (HOME, HOME_PW)
+        assert gw.settings.get("dtu.host") == "dtu2.sim"
+        assert gw.client.host == "dtu2.sim"       # not the host from before the visit
+        assert gw.sched.enabled
     finally:
         run.close()

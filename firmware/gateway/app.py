@@ -3,7 +3,7 @@ import asyncio
 import gc
 import sys
 
-from dtu.client import DtuClient
+from dtu.client import AP_IP, DtuClient
 from gateway import tz
 from gateway.dtu_link import DtuLink
 from gateway.events import Events
@@ -51,6 +51,7 @@ class Gateway:
         for level, msg in self.settings.load():
             self.events.add("settings", msg, level)
         self.dtu_override = dtu_override      # "host[:port]" from the command line
+        self.dtu_visit = False                # the recovery ladder is on the DTU's own AP (dtu_rescue)
         self.state = LiveState(board.time())
         self.sched = Scheduler()
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
@@ -81,16 +82,27 @@ class Gateway:
 
     # ---- settings -------------------------------------------------------------
 
-    def _apply_settings(self):
+    def apply_dtu_target(self):
+        """The one place that decides where the DTU is and whether it is
+        polled: the DTU's address on its own access point while the gateway
+        is there (a rescue visit; dtu.via "ap" unless the command line says
+        --dtu); else the command line's --dtu; else dtu.host. Safe mode never
+        polls."""
         g = self.settings.get
         host, port = g("dtu.host"), g("dtu.port")
-        if self.dtu_override:
+        if self.dtu_visit or (g("dtu.via") == "ap" and not self.dtu_override):
+            host = AP_IP
+        elif self.dtu_override:
             host, port = split_host(self.dtu_override, port)
         self.client.host, self.client.port = host, port
+        self.sched.enabled = bool(host) and not self.safe_mode["active"]
+
+    def _apply_settings(self):
+        g = self.settings.get
+        self.apply_dtu_target()
         interval = g("dtu.interval")
         self.sched.configure(interval, g("dtu.cloud_pause"), g("dtu.cloud_pause_seconds"),
                              g("dtu.cloud_schedule"))
-        self.sched.enabled = bool(host) and not self.safe_mode["active"]
         self.state.stale_after = 2 * interval + 5
         self._tz = tz.parse(g("timezone"))
         for w in self.settings.warnings():

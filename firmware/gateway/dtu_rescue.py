@@ -10,7 +10,7 @@ SetConfig makes the DTU rejoin the WiFi, which ends a hang. Every step is in
 the event log. Loaded only when needed.
 """
 from dtu.client import DtuError
-from gateway.wifi_manager import _REASONS, DTU_AP_IP, JOIN_TIMEOUT
+from gateway.wifi_manager import _REASONS, JOIN_TIMEOUT
 
 TIMEOUT = 10        # s per DTU request while on its AP
 
@@ -64,11 +64,13 @@ async def run(gw, wm, link):
         sched.rescue_done(link.clock(), False)
         return False
     ev.add("rescue", "DTU silent on the LAN: joining its access point %s" % ap[0], "warn", persist=True)
-    host, port, timeout = client.host, client.port, client.timeout
+    timeout = client.timeout
     try:
         if await visit(wm, ap[0], ap[1]):
             await client.close()
-            client.host, client.timeout = DTU_AP_IP, TIMEOUT
+            gw.dtu_visit = True           # the Gateway points the client at the DTU's AP address
+            gw.apply_dtu_target()
+            client.timeout = TIMEOUT
             try:
                 await client.set_wifi(home_ssid, home_pw)
                 ok = True
@@ -79,7 +81,10 @@ async def run(gw, wm, link):
         else:
             ev.add("rescue", "could not join the DTU's access point %s" % ap[0], "warn")
     finally:
-        client.host, client.port, client.timeout = host, port, timeout
+        # back to wherever the settings say now (dtu.host may have changed meanwhile)
+        gw.dtu_visit = False
+        gw.apply_dtu_target()
+        client.timeout = timeout
         back = await come_back(wm)
     sched.rescue_done(link.clock(), ok)
     ev.add("rescue", "%s; %s %s" % (

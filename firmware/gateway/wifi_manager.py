@@ -14,7 +14,8 @@ States (`state`, also in GET /api/wifi):
 
 What is joined: the home WiFi (wifi.ssid / wifi.password), or the DTU's own AP
 (dtu.ap_ssid / dtu.ap_password) when dtu.via is "ap" (our AP then stays open:
-it is the only way in, and the DTU is at DTU_AP_IP). Settings are never
+it is the only way in, and the Gateway points the DTU link at the DTU's
+address there, dtu.client.AP_IP). Settings are never
 changed here, so a failed attempt loses nothing. A drop of the joined network
 starts a new join at once; if that fails the AP opens.
 
@@ -33,7 +34,6 @@ except ImportError:  # pragma: no cover - CPython
     def const(x):
         return x
 
-DTU_AP_IP = "10.10.100.254"   # the DTU on its own AP "DTUBI-<serial>" (see README)
 JOIN_TIMEOUT = const(20)      # s for a join to reach "connected"
 FIRST_RETRY = const(10)       # s after the first failure; doubles up to MAX_RETRY
 MAX_RETRY = const(300)
@@ -262,15 +262,7 @@ class WifiManager:
                 "ap_ssid": self.ap_name, "ap_ip": w.ap_ip() if ap else "",
                 "error": self.error, "state": self.state}
 
-    def apply_dtu_host(self):
-        """dtu.via "ap": the DTU is at its AP address, whatever dtu.host says."""
-        gw = self.gw
-        if self.via_ap() and not gw.dtu_override:
-            gw.client.host = DTU_AP_IP
-            gw.sched.enabled = True
-
     def settings_changed(self, changed):
-        self.apply_dtu_host()
         for k in _TARGET_KEYS:
             if k in changed:
                 self.step(self.clock())
@@ -302,5 +294,4 @@ def attach(gw):
     gw.wifi_manager = wm
     gw.link.rescue = wm._rescue
     gw.sched.net_up = wm.up()
-    wm.apply_dtu_host()
     return wm

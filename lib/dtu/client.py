@@ -18,6 +18,7 @@ from dtu import frame, messages, readings
 from dtu import schemas as s
 
 PORT = 10081
+AP_IP = "10.10.100.254"     # the DTU on its own access point "DTUBI-<serial>"
 
 
 class DtuError(Exception):
