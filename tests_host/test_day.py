@@ -238,3 +238,26 @@ def test_encrypted_dtu_that_never_answers_getconfig():
         assert counters(run)["unanswered"] == 1                  # asked once, never again
     finally:
         run.close()
+
+
+def test_the_link_outlives_a_memory_error_between_rounds():
+    # A heap run short by something else (a crowd of web clients, say) can
+    # fail any allocation, also while the link only waits: it must go on.
+    run = VirtualRun(DAY + 12 * 3600, hours=1)
+    sleep, calls = run.gw.link.sleep, []
+
+    async def short_of_memory(seconds):
+        calls.append(seconds)
+        if len(calls) in (3, 9):
+            raise MemoryError("memory allocation failed, allocating 88 bytes")
+        await sleep(seconds)
+    run.gw.link.sleep = short_of_memory
+    run.run()
+    try:
+        notes = [e for e in run.gw.events.items() if e["kind"] == "link" and "MemoryError" in e["msg"]]
+        assert len(notes) == 1 and notes[0]["count"] == 2, notes     # repeats fold into one entry
+        assert len(run.ok_times) > 100                       # ~one round every 31 s, all hour
+        assert run.ok_times[-1] > DAY + 12 * 3600 + 3500
+        assert_dtu_safe(run)
+    finally:
+        run.close()

@@ -14,8 +14,9 @@ import tempfile
 from dtu_model import DtuModel
 
 
-class StopSim(Exception):
-    """The simulated time is over."""
+class StopSim(BaseException):
+    """The simulated time is over (a BaseException: it must pass the
+    gateway's own `except Exception`, which keeps the link going)."""
 
 
 class VClock:

@@ -49,43 +49,54 @@ class DtuLink:
     async def run(self):
         self.running = True
         while self.running:
-            now = self.clock()
-            # the watchdog's heartbeat: back within the wait plus a round (selfheal.py)
-            health.beat("link", max(5, self.sched.next_round(now) - now) + health.LINK_SLACK)
-            if not self.sched.enabled or not self.sched.net_up:
-                self.sched.conn = sc.CONN_STOPPED if not self.sched.enabled else sc.CONN_OFFLINE
-                await self._sleep_or_wake(5)
-                continue
-            if self.sched.want_rescue and self.rescue is not None:
-                await self.rescue(self)     # the scheduler asked for the last rung
-                continue
-            at = self.sched.next_round(now)
-            if at > now:
-                if self.sched.in_cloud_pause(now):
-                    self.sched.conn = sc.CONN_CLOUD_PAUSE
-                stale_in = self.state.last_ok + self.state.stale_after - now
-                wait = at - now
-                # also when it turned stale right after the last render (in the
-                # round's tail): else /api/data says fresh until the next round ends
-                shown_fresh = self._shown is not None and \
-                    self._shown - self.state.last_ok <= self.state.stale_after
-                if (0 < stale_in < wait or (stale_in <= 0 and shown_fresh)) and self.on_round:
-                    await self._sleep_or_wake(max(stale_in, 0) + 1)  # integral: see scheduler
-                    self._shown = self.clock()
-                    self.on_round(self)  # re-render: the data just turned stale
-                    continue
-                await self._sleep_or_wake(wait)
-                continue
             try:
-                await self.round()
-            except Exception as e:  # MemoryError, a bug: log it, keep polling
-                self.sched._note("link", "round failed: %r" % (e,), "error")
+                await self._pass()
+            except Exception as e:  # a MemoryError while the heap is short, say: the link goes on
                 try:
-                    if self.on_round:
-                        self.on_round(self)
-                except Exception:  # noqa: S110 - already failing; the note is queued
+                    self.sched._note("link", "link loop: %r" % (e,), "error")
+                    await self.sleep(1)
+                except Exception:  # noqa: S110 - still short: the next pass tries again
                     pass
-                await self._sleep_or_wake(5)
+
+    async def _pass(self):
+        """One turn: a wait, a rescue or a round."""
+        now = self.clock()
+        # the watchdog's heartbeat: back within the wait plus a round (selfheal.py)
+        health.beat("link", max(5, self.sched.next_round(now) - now) + health.LINK_SLACK)
+        if not self.sched.enabled or not self.sched.net_up:
+            self.sched.conn = sc.CONN_STOPPED if not self.sched.enabled else sc.CONN_OFFLINE
+            await self._sleep_or_wake(5)
+            return
+        if self.sched.want_rescue and self.rescue is not None:
+            await self.rescue(self)     # the scheduler asked for the last rung
+            return
+        at = self.sched.next_round(now)
+        if at > now:
+            if self.sched.in_cloud_pause(now):
+                self.sched.conn = sc.CONN_CLOUD_PAUSE
+            stale_in = self.state.last_ok + self.state.stale_after - now
+            wait = at - now
+            # also when it turned stale right after the last render (in the
+            # round's tail): else /api/data says fresh until the next round ends
+            shown_fresh = self._shown is not None and \
+                self._shown - self.state.last_ok <= self.state.stale_after
+            if (0 < stale_in < wait or (stale_in <= 0 and shown_fresh)) and self.on_round:
+                await self._sleep_or_wake(max(stale_in, 0) + 1)  # integral: see scheduler
+                self._shown = self.clock()
+                self.on_round(self)  # re-render: the data just turned stale
+                return
+            await self._sleep_or_wake(wait)
+            return
+        try:
+            await self.round()
+        except Exception as e:  # MemoryError, a bug: log it, keep polling
+            self.sched._note("link", "round failed: %r" % (e,), "error")
+            try:
+                if self.on_round:
+                    self.on_round(self)
+            except Exception:  # noqa: S110 - already failing; the note is queued
+                pass
+            await self._sleep_or_wake(5)
 
     async def _sleep_or_wake(self, seconds):
         if self.sleep is asyncio.sleep:
