@@ -158,3 +158,66 @@ def wait_port(ports, seconds=10, proc=None, host=LOOPBACK):
     connection; False when `seconds` pass or proc ends first."""
     ports = [ports] if isinstance(ports, int) else list(ports)
     return bool(wait_for(lambda: all(port_open(p, host) for p in ports), seconds, proc, step=0.02))
+
+
+# ---- what a process holds (Linux /proc) --------------------------------------------------------
+
+_TCP = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+        "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN",
+        "0B": "CLOSING"}
+
+
+def child_pids(pid):
+    """pid and every process below it (tools/run_host.py starts the
+    interpreter that holds the gateway's sockets as a child)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass                      # ended meanwhile
+    return out
+
+
+def _socket_inodes(pids):
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    return inodes
+
+
+def tcp_states(port, pids=None):
+    """{state: count} of the TCP sockets on local port `port` (only those
+    that the processes `pids` hold open, when given; a connection still
+    waiting in a listen backlog belongs to no process), from /proc/net/tcp*."""
+    inodes = _socket_inodes(pids) if pids else None
+    out = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) != port:
+                continue
+            if inodes is not None and cols[9] not in inodes:
+                continue
+            state = _TCP.get(cols[3], cols[3])
+            out[state] = out.get(state, 0) + 1
+    return out

@@ -7,8 +7,9 @@ before and around that, the same for every route:
     the routing see one spelling ("post", "Post" and "pOST" are POST).
   - At most `clients` connections are served at once (a board property: a
     few on an ESP8266, more on an ESP32, whose lwIP has 10-16 sockets in all,
-    more on a PC); the next ones wait in the listen backlog, which costs the
-    heap nothing, until a place is free. Refusing them with a 503 would lose
+    more on a PC), and one more only while the heap has RESERVE bytes for
+    each; the next ones wait in the listen backlog, which costs the heap
+    nothing, until a place is free. Refusing them with a 503 would lose
     requests a board could serve a moment later.
   - The request line and headers (at most MAX_HEAD bytes, parsed strictly by
     httphead) and a body of up to MAX_BODY bytes must arrive within
@@ -52,7 +53,7 @@ HEAD_TIME = const(5)       # s from the accept to the end of the head and a smal
 IO_TIME = const(10)        # s a read or write of the client may take afterwards
 GRACE = 0.2                # s a head may stall while others wait for a place
 TICK = 0.1                 # s between the watchdog's looks while connections are open
-RESERVE = const(4096)      # bytes of free heap wanted before accepting one more
+RESERVE = const(4096)      # bytes of free heap each connection being served may need
 
 _JSON = {"Content-Type": "application/json"}
 _OOM_BODY = b'{"error": "out of memory: try again"}'
@@ -62,6 +63,7 @@ _RAW = b"HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\
 _OOM = _RAW % (503, b"Service Unavailable", len(_OOM_BODY), _OOM_BODY)
 _SLOW_BODY = b'{"error": "request not received in time"}'
 _SLOW = _RAW % (408, b"Request Timeout", len(_SLOW_BODY), _SLOW_BODY)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def json_response(obj, status=200, headers=None):
@@ -151,13 +153,24 @@ def _readable(s):
         _poller.unregister(s)
 
 
-def _low_memory():
-    if not hasattr(gc, "mem_free"):
-        return False                     # CPython
-    if gc.mem_free() >= RESERVE:
-        return False
+def _log(what, e):
+    try:
+        print("%s: %r" % (what, e))
+    except Exception:  # noqa: S110 - no heap even for the message
+        pass
+
+
+def _room(active):
+    """Heap for one more connection beside the `active` ones (MicroPython;
+    CPython has no such limit). With none active, always: a request that
+    then runs out gets its 503, and waiting would serve nobody."""
+    if active == 0 or not hasattr(gc, "mem_free"):
+        return True
+    need = RESERVE * (active + 1)
+    if gc.mem_free() >= need:
+        return True
     gc.collect()
-    return gc.mem_free() < RESERVE
+    return gc.mem_free() >= need
 
 
 class Conn:
@@ -291,30 +304,32 @@ class Server(Microdot):
 
     async def _accept_loop(self, s):
         while not self._closing:
-            i = self._free()
-            if i < 0 or _low_memory():
-                # full: the next client waits in the backlog, not in the heap
-                self._slot.clear()
-                try:
-                    await asyncio.wait_for(self._slot.wait(), 1)
-                except asyncio.TimeoutError:
-                    pass
-                continue
-            sock = None
             try:
-                sock, addr = await _accept(s)
-                sock.setblocking(False)
-                c = Conn(sock, addr, mono())
-                c.task = asyncio.create_task(self._serve(c, i))
-                self.conns[i] = c
-                self._busy.set()
+                await self._accept_one(s)
             except Exception as e:  # MemoryError, EMFILE, ...: this loop must not end with it
-                if sock is not None and self.conns[i] is None:
-                    sock.close()
-                if not self._closing:
-                    print("httpd: accept failed: %r" % (e,))
                 gc.collect()
+                _log("httpd: accept failed", e)
                 await asyncio.sleep(0.1)
+
+    async def _accept_one(self, s):
+        i = self._free()
+        if i < 0 or not _room(self.clients - self.conns.count(None)):
+            # full, or the heap is: the next client waits in the backlog, not in the heap
+            self._slot.clear()
+            try:
+                await asyncio.wait_for(self._slot.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+            return
+        sock, addr = await _accept(s)
+        try:
+            c = Conn(sock, addr, mono())
+            c.task = asyncio.create_task(self._serve(c, i))
+        except BaseException:
+            sock.close()
+            raise
+        self.conns[i] = c
+        self._busy.set()
 
     # ---- one connection -------------------------------------------------------------
 
@@ -377,6 +392,8 @@ class Server(Microdot):
         if length > limit:
             raise httphead.HeadError(413, "body larger than %d bytes" % limit)
         body, stream = b"", None
+        if length and not c.pending and headers.get("Expect", "").lower() == "100-continue":
+            await _sendall(c.sock, _CONTINUE)     # curl waits a second for it, else
         if length > MAX_BODY:
             stream = c                # streamed by the route that allows it
         elif length:
@@ -394,22 +411,29 @@ class Server(Microdot):
 
     async def _watch(self):
         while not self._closing:
-            if all(c is None for c in self.conns):
-                self._busy.clear()
-                await self._busy.wait()
-            await asyncio.sleep(TICK)
-            now = mono()
-            crowded = None            # others wait and every place is taken (asked once a tick)
-            for c in self.conns:
-                if c is None or c.cut:
-                    continue
-                if c.deadline is not None and now > c.deadline:
+            try:
+                if not any(self.conns):          # nobody connected: sleep until someone is
+                    self._busy.clear()
+                    await self._busy.wait()
+                await asyncio.sleep(TICK)
+                self._look(mono())
+            except Exception as e:  # a MemoryError: the deadlines must outlive it
+                gc.collect()
+                _log("httpd: watchdog", e)
+                await asyncio.sleep(TICK)
+
+    def _look(self, now):
+        crowded = None            # others wait and every place is taken (asked once a look)
+        for c in self.conns:
+            if c is None or c.cut:
+                continue
+            if c.deadline is not None and now > c.deadline:
+                self._cut(c)
+            elif c.head and now - c.start >= GRACE:
+                if crowded is None:
+                    crowded = self._free() < 0 and _readable(self.server)
+                if crowded and not _readable(c.sock):
                     self._cut(c)
-                elif c.head and now - c.start >= GRACE:
-                    if crowded is None:
-                        crowded = self._free() < 0 and _readable(self.server)
-                    if crowded and not _readable(c.sock):
-                        self._cut(c)
 
     def _cut(self, c):
         c.cut = True
