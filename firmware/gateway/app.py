@@ -53,6 +53,7 @@ class Gateway:
         self.dtu_override = dtu_override      # "host[:port]" from the command line
         self.dtu_visit = False                # the recovery ladder is on the DTU's own AP (dtu_rescue)
         self.state = LiveState(board.time())
+        self.api = None                       # the web server (gateway.httpd), once run() starts it
         self.sched = Scheduler()
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
         self.link = DtuLink(self.sched, self.state, self.client, board.time,
@@ -179,6 +180,8 @@ class Gateway:
                 "rssiGW": wifi.rssi(),
             },
             "heap": self.heap(),
+            # requests answered, connections cut (slow or idle), out-of-memory answers (gateway.httpd)
+            "http": self.api.counts if self.api is not None else None,
             "safeMode": self.safe_mode,
             "uptime": int(b.time() - self.state.start_time),
         }

@@ -98,6 +98,12 @@ def json_body(req):
 try:
     from asyncio import core as _core          # MicroPython
 
+    def _key(s):
+        return s                      # select.poll reports the socket object
+
+    def _ready(poller):
+        return poller.ipoll(0)        # reuses one tuple: no heap while the heap is short
+
     def _wait(s, write):
         # a generator awaited like a coroutine, as MicroPython's own streams do
         yield _core._io_queue.queue_write(s) if write else _core._io_queue.queue_read(s)
@@ -132,6 +138,12 @@ try:
                 return
             await _wait(s, True)
 except ImportError:  # pragma: no cover - CPython
+    def _key(s):
+        return s.fileno()
+
+    def _ready(poller):
+        return poller.poll(0)
+
     async def _accept(s):
         return await asyncio.get_running_loop().sock_accept(s)
 
@@ -141,23 +153,18 @@ except ImportError:  # pragma: no cover - CPython
     async def _sendall(s, data):
         await asyncio.get_running_loop().sock_sendall(s, data)
 
-_poller = select.poll()
-
-
-def _readable(s):
-    """Something to read (or the peer's close) waits on socket s now."""
-    _poller.register(s, select.POLLIN)
-    try:
-        return bool(_poller.poll(0))
-    finally:
-        _poller.unregister(s)
-
-
 def _log(what, e):
     try:
         print("%s: %r" % (what, e))
     except Exception:  # noqa: S110 - no heap even for the message
         pass
+
+
+def _forget(poller, sock):
+    try:
+        poller.unregister(sock)
+    except (OSError, KeyError, ValueError):
+        pass                          # never registered
 
 
 def _room(active):
@@ -187,6 +194,8 @@ class Conn:
         self.pending = b""            # bytes read past the head: the body's start
         self.sent = False             # an answer has begun: nothing else may be sent
         self.cut = False              # cut by the watchdog
+        self.ready = False            # input waits unread (the watchdog's last look)
+        self.key = _key(sock)
         self.task = None
 
     async def _io(self, aw):
@@ -245,9 +254,11 @@ class Server(Microdot):
         self.conns = [None] * clients
         self.server = None            # the listening socket while the server runs
         self.port = None              # the port it listens on
-        self.counts = {"served": 0, "cut": 0, "no_memory": 0}
+        self.counts = {"served": 0, "cut": 0, "noMemory": 0}   # /api/info "http"
         self._closing = False
         self._task = None
+        self._held = False            # the accept loop waits for a place or for heap
+        self._poller = select.poll()  # the listening socket and every connection, for the watchdog
         self._slot = asyncio.Event()  # a place came free
         self._busy = asyncio.Event()  # a connection came in (wakes the watchdog)
         self.error_handlers[MemoryError] = _out_of_memory
@@ -272,6 +283,7 @@ class Server(Microdot):
         s.bind(ai[-1])
         s.listen(self.backlog)
         s.setblocking(False)
+        self._poller.register(s, select.POLLIN)
         self.server, self.port = s, port
         self._closing = False
         watchdog = asyncio.create_task(self._watch())
@@ -284,6 +296,7 @@ class Server(Microdot):
         finally:
             self._closing = True
             watchdog.cancel()
+            self._poller.unregister(s)
             s.close()
             self.server = None
 
@@ -315,17 +328,21 @@ class Server(Microdot):
         i = self._free()
         if i < 0 or not _room(self.clients - self.conns.count(None)):
             # full, or the heap is: the next client waits in the backlog, not in the heap
+            self._held = True
             self._slot.clear()
             try:
                 await asyncio.wait_for(self._slot.wait(), 1)
             except asyncio.TimeoutError:
                 pass
             return
+        self._held = False
         sock, addr = await _accept(s)
         try:
             c = Conn(sock, addr, mono())
+            self._poller.register(sock, select.POLLIN)
             c.task = asyncio.create_task(self._serve(c, i))
         except BaseException:
+            _forget(self._poller, sock)
             sock.close()
             raise
         self.conns[i] = c
@@ -349,7 +366,7 @@ class Server(Microdot):
             except MemoryError:
                 req = None
                 gc.collect()
-                self.counts["no_memory"] += 1
+                self.counts["noMemory"] += 1
                 c.send_now(_OOM)
             except (OSError, EOFError):
                 pass                  # the client went away
@@ -361,6 +378,7 @@ class Server(Microdot):
         finally:
             if c.cut and c.head:
                 c.send_now(_SLOW)
+            _forget(self._poller, c.sock)
             try:
                 c.sock.close()
             except OSError:
@@ -375,7 +393,9 @@ class Server(Microdot):
         while True:
             chunk = await c.read(512)
             if not chunk:
-                return None
+                if buf:               # it stopped sending halfway
+                    raise httphead.HeadError(400, "request incomplete")
+                return None           # connected and left: nothing to answer
             buf += chunk
             end = httphead.end(buf, max(0, len(buf) - len(chunk) - 3))
             if end >= 0:
@@ -397,7 +417,10 @@ class Server(Microdot):
         if length > MAX_BODY:
             stream = c                # streamed by the route that allows it
         elif length:
-            body = await c.readexactly(length)
+            try:
+                body = await c.readexactly(length)
+            except EOFError:
+                raise httphead.HeadError(400, "body shorter than its Content-Length")
         try:
             req = Request(self, c.addr, method, target, version, headers, body=body,
                           stream=stream, sock=(c, c))
@@ -423,17 +446,34 @@ class Server(Microdot):
                 await asyncio.sleep(TICK)
 
     def _look(self, now):
-        crowded = None            # others wait and every place is taken (asked once a look)
+        # deadlines first: they need no heap
         for c in self.conns:
-            if c is None or c.cut:
-                continue
-            if c.deadline is not None and now > c.deadline:
+            if c is not None and not c.cut and c.deadline is not None and now > c.deadline:
                 self._cut(c)
-            elif c.head and now - c.start >= GRACE:
-                if crowded is None:
-                    crowded = self._free() < 0 and _readable(self.server)
-                if crowded and not _readable(c.sock):
-                    self._cut(c)
+        # held back (every place taken, or no heap) while others wait in the
+        # backlog: a head that stalls gives its place up
+        if not self._held or not self._scan():
+            return
+        for c in self.conns:
+            if c is not None and not c.cut and c.head and not c.ready and now - c.start >= GRACE:
+                self._cut(c)
+
+    def _scan(self):
+        """Mark each connection whose input waits unread (c.ready); True when
+        a connection waits in the backlog. Without heap on MicroPython."""
+        for c in self.conns:
+            if c is not None:
+                c.ready = False
+        waiting = False
+        lkey = _key(self.server)
+        for k, _ev in _ready(self._poller):
+            if k is lkey or k == lkey:
+                waiting = True
+                continue
+            for c in self.conns:
+                if c is not None and (c.key is k or c.key == k):
+                    c.ready = True
+        return waiting
 
     def _cut(self, c):
         c.cut = True
