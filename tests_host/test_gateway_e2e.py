@@ -140,6 +140,8 @@ def raw_http(port, request, timeout=5.0):
             data += chunk
     finally:
         s.close()
+    while data.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):       # an interim answer
+        data = data[25:]
     m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
     head, _, body = data.partition(b"\r\n\r\n")
     return (int(m.group(1)) if m else None), body, data
@@ -210,7 +212,7 @@ class Sim:
 class Gateway:
     """tools/run_host.py as a process (CPython, or MicroPython with --heap)."""
 
-    def __init__(self, runtime, sim_port, data_dir, settings=None, files=None):
+    def __init__(self, runtime, sim_port, data_dir, settings=None, files=None, heap=HEAP):
         self.runtime = runtime
         self.port = free_port()
         self.data_dir = data_dir
@@ -224,7 +226,7 @@ class Gateway:
         cmd = [PY, RUN_HOST, "--dtu", "127.0.0.1:%d" % sim_port,
                "--listen", "127.0.0.1:%d" % self.port, "--data-dir", data_dir]
         if runtime == "micropython":
-            cmd += ["--micropython", "--heap", HEAP]
+            cmd += ["--micropython", "--heap", heap]
             # build (or find) the .mpy tree before the clock starts: START
             # bounds the gateway's start, not mpy-cross compiling every module
             # (~10 s on a loaded machine, when a test happened to be the first)
@@ -312,7 +314,7 @@ class Gateway:
         return rc
 
 
-def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first_poll=True):
+def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first_poll=True, heap=HEAP):
     """A simulator and a gateway talking to it. With first_poll, the gateway's
     first fresh /api/data is awaited and must come within FIRST_POLL s of the
     API's first answer (gw.first); else just its first answer."""
@@ -320,7 +322,7 @@ def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first
         sim = Sim(workdir, **(sim_opts or {}))
         gw = None
         try:
-            gw = Gateway(runtime, sim.port, os.path.join(workdir, "data"), settings, files)
+            gw = Gateway(runtime, sim.port, os.path.join(workdir, "data"), settings, files, heap)
             if first_poll:
                 gw.first = gw.wait_first_data()
             else:

@@ -10,7 +10,7 @@ and garbage credentials; cookies, Origin, CSRF tokens; junk headers, many
 and long), the body (valid and invalid settings changes, limits, deep
 nesting, surrogates, bytes that are not UTF-8, random bytes), line endings,
 and last a few random byte flips, inserts and cuts. The client sends it,
-half-closes, and reads the answer.
+half-closes, and reads the answer (test_gateway_e2e.raw_http).
 
 Every case must get a 2xx or 4xx answer (an interim 100 Continue aside),
 the process must stay alive, and the settings file must stay byte-identical
@@ -21,13 +21,11 @@ import base64
 import json
 import os
 import random
-import socket
-import time
 
 import pytest
 
 from conftest import micropython_bin
-from test_gateway_e2e import PROCS, start_pair
+from test_gateway_e2e import PROCS, raw_http, start_pair
 
 PW = "Fuzz-admin-1"
 AUTH = "Basic " + base64.b64encode(("admin:" + PW).encode()).decode()
@@ -158,33 +156,6 @@ def case(rng, port):
     return raw, valid
 
 
-def send(port, raw, timeout=20.0):
-    """The final status of the answer to raw (None: closed without one)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    data = b""
-    try:
-        try:
-            s.sendall(raw)
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass                            # answered and closed before all was sent
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
-    while data.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
-        data = data[25:]
-    if not data.startswith(b"HTTP/1.") or len(data) < 12:
-        return None, data
-    return int(data[9:12]), data
-
-
 def settings_bytes(gw):
     with open(os.path.join(gw.data_dir, "settings.json"), "rb") as f:
         return f.read()
@@ -201,7 +172,7 @@ def test_generated_requests_get_2xx_or_4xx_and_change_nothing(runtime, tmp_path)
         statuses = {}
         for n in range(CASES[runtime]):
             raw, valid = case(rng, gw.port)
-            status, answer = send(gw.port, raw)
+            status, _, answer = raw_http(gw.port, raw, timeout=20)
             statuses[status] = statuses.get(status, 0) + 1
             assert status is not None and (200 <= status < 300 or 400 <= status < 500), \
                 "case %d (seed %d): %r\n-> %r\n%s" % (n, SEED, raw[:600], answer[:300], gw.log())
@@ -225,5 +196,5 @@ def test_generated_requests_get_2xx_or_4xx_and_change_nothing(runtime, tmp_path)
 
 
 def http_ok(gw):
-    status, answer = send(gw.port, b"GET /api/data HTTP/1.1\r\nHost: x\r\n\r\n")
-    return status == 200 and b'"inverter"' in answer
+    status, body, _ = raw_http(gw.port, b"GET /api/data HTTP/1.1\r\nHost: x\r\n\r\n")
+    return status == 200 and b'"inverter"' in body

@@ -51,8 +51,8 @@ MAX_HEAD = const(2048)     # bytes of request line + headers; more: 431
 MAX_BODY = const(2048)     # bytes of a body read whole; larger ones: 413 (unless body_limits)
 HEAD_TIME = const(5)       # s from the accept to the end of the head and a small body
 IO_TIME = const(10)        # s a read or write of the client may take afterwards
-GRACE = 0.2                # s a head may stall while others wait for a place
-TICK = 0.1                 # s between the watchdog's looks while connections are open
+GRACE = 0.1                # s a head may stall while others wait for a place
+TICK = 0.05                # s between the watchdog's looks while connections are open
 RESERVE = const(4096)      # bytes of free heap each connection being served may need
 
 _JSON = {"Content-Type": "application/json"}
