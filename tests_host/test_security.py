@@ -140,6 +140,18 @@ def test_no_spelling_of_a_write_gets_in(pair):
 
 # ---- 2. what the door refuses ------------------------------------------------------------------
 
+def test_the_answers_written_out_by_hand_are_well_formed():
+    # 503 and 408 are sent as literal bytes (no heap needed to build them)
+    for raw, status in ((httpd._OOM, 503), (httpd._SLOW, 408)):
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0].startswith("HTTP/1.0 %d " % status)
+        fields = dict(line.split(": ", 1) for line in lines[1:])
+        assert int(fields["Content-Length"]) == len(body)
+        assert fields["Content-Type"] == "application/json" and json.loads(body)["error"]
+    assert httpd._OOM.endswith(httpd._OOM_BODY)
+
+
 DOOR = [
     # (raw request, expected status)
     (b"POST /api/login HTTP/1.1\r\nContent-Length: -1\r\n\r\n{}", 400),

@@ -3,10 +3,8 @@ and /api/info keep the seed's JSON shape; errors are JSON {"error": ...,
 "field": ...} with 400/404/405/413; passwords are never sent back."""
 from microdot import Response
 
-from gateway.httpd import Server, error, json_body, json_response
+from gateway.httpd import JSON_HEADERS, Server, error, json_body, json_response
 from gateway.settings import SettingsError
-
-_JSON = {"Content-Type": "application/json"}
 
 
 def make_app(gw):
@@ -27,7 +25,7 @@ def make_app(gw):
 
     @app.get("/api/data")
     async def data(req):
-        return Response(gw.data_now(), 200, _JSON)
+        return Response(gw.data_now(), 200, JSON_HEADERS)
 
     @app.get("/api/info")
     async def info(req):
@@ -79,7 +77,7 @@ def make_app(gw):
 
     @app.get("/api/events")
     async def events(req):
-        return Response(gw.events.to_json(), 200, _JSON)
+        return Response(gw.events.to_json(), 200, JSON_HEADERS)
 
     for f in gw.features:
         if hasattr(f, "routes"):

@@ -18,10 +18,12 @@ before and around that, the same for every route:
     the app has the request, every read or write of the client socket must
     make progress within IO_TIME s; the app's own work (an update check) is
     not timed here.
-  - While connections wait in the backlog and every place is taken, a
-    connection still sending its head that has nothing new to read after
-    GRACE s gives its place up (slowloris): a real client sends its head at
-    once, so the place goes to one that will use it.
+  - While connections wait in the backlog and no place can be given (all
+    taken, or no heap), a connection that is GRACE s old, still has not sent
+    its whole head and has nothing more to read gives its place up
+    (slowloris): a real client sends its head at once, so the place goes to
+    one that will use it. A watchdog task holds the connections to these
+    times without allocating (MicroPython: select.poll's ipoll).
   - A MemoryError while serving is answered with a 503 (when nothing was
     sent yet); the connection is closed and the rest of the app goes on.
   - The socket is always closed, whatever happened.
@@ -32,13 +34,10 @@ import asyncio
 import errno
 import gc
 import json
-import select
-import socket
 
 from microdot.microdot import Microdot, NoCaseDict, Request, Response, print_exception
 
 import httphead
-import strictjson
 from gateway.mono import mono
 
 try:
@@ -55,21 +54,23 @@ GRACE = 0.1                # s a head may stall while others wait for a place
 TICK = 0.05                # s between the watchdog's looks while connections are open
 RESERVE = const(4096)      # bytes of free heap each connection being served may need
 
-_JSON = {"Content-Type": "application/json"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+# Whole answers sent without the help of anything that allocates: when the
+# heap is short, and when the watchdog cuts a head that did not come in time.
+# Literals, so that frozen code keeps them in flash (test_security.py checks
+# that they are well-formed).
 _OOM_BODY = b'{"error": "out of memory: try again"}'
-_RAW = b"HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-# Sent without the help of anything that allocates much: when the heap is short,
-# and when the watchdog cuts a head that did not come in time.
-_OOM = _RAW % (503, b"Service Unavailable", len(_OOM_BODY), _OOM_BODY)
-_SLOW_BODY = b'{"error": "request not received in time"}'
-_SLOW = _RAW % (408, b"Request Timeout", len(_SLOW_BODY), _SLOW_BODY)
+_OOM = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 37\r\n"
+        b"Connection: close\r\n\r\n{\"error\": \"out of memory: try again\"}")
+_SLOW = (b"HTTP/1.0 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: 41\r\n"
+         b"Connection: close\r\n\r\n{\"error\": \"request not received in time\"}")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def json_response(obj, status=200, headers=None):
-    h = _JSON
+    h = JSON_HEADERS
     if headers:
-        h = dict(_JSON)
+        h = dict(JSON_HEADERS)
         h.update(headers)
     return Response(json.dumps(obj), status, h)
 
@@ -84,7 +85,9 @@ def error(status, message, field=None):
 
 def json_body(req):
     """(the request's body as a JSON object, None) or (None, a 400 answer).
-    Every JSON body that comes over HTTP is read through this (strictjson)."""
+    Every JSON body that comes over HTTP is read through this (strictjson:
+    imported with the first body, most requests are reads)."""
+    import strictjson
     try:
         data = strictjson.loads(req.body or b"")
     except ValueError as e:
@@ -152,6 +155,7 @@ except ImportError:  # pragma: no cover - CPython
 
     async def _sendall(s, data):
         await asyncio.get_running_loop().sock_sendall(s, data)
+
 
 def _log(what, e):
     try:
@@ -258,7 +262,8 @@ class Server(Microdot):
         self._closing = False
         self._task = None
         self._held = False            # the accept loop waits for a place or for heap
-        self._poller = select.poll()  # the listening socket and every connection, for the watchdog
+        self._poller = None           # select.poll of the listening socket and every connection
+        self._pollin = None           # select.POLLIN (select is imported when serving starts)
         self._slot = asyncio.Event()  # a place came free
         self._busy = asyncio.Event()  # a connection came in (wakes the watchdog)
         self.error_handlers[MemoryError] = _out_of_memory
@@ -277,13 +282,19 @@ class Server(Microdot):
     # ---- listening ------------------------------------------------------------------
 
     async def start_server(self, host="0.0.0.0", port=80, **_):
+        # imported here: the app's routes are also built where there are no
+        # sockets (the WebAssembly port, for tools/bench_memory.py)
+        import select
+        import socket
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
         s = socket.socket(ai[0], socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(ai[-1])
         s.listen(self.backlog)
         s.setblocking(False)
-        self._poller.register(s, select.POLLIN)
+        self._poller = select.poll()
+        self._pollin = select.POLLIN
+        self._poller.register(s, self._pollin)
         self.server, self.port = s, port
         self._closing = False
         watchdog = asyncio.create_task(self._watch())
@@ -339,7 +350,7 @@ class Server(Microdot):
         sock, addr = await _accept(s)
         try:
             c = Conn(sock, addr, mono())
-            self._poller.register(sock, select.POLLIN)
+            self._poller.register(sock, self._pollin)
             c.task = asyncio.create_task(self._serve(c, i))
         except BaseException:
             _forget(self._poller, sock)
@@ -483,4 +494,4 @@ class Server(Microdot):
 
 async def _out_of_memory(req, exc):
     gc.collect()
-    return _OOM_BODY, 503, _JSON
+    return _OOM_BODY, 503, JSON_HEADERS
