@@ -21,8 +21,8 @@ def _locked(o, install=False):
         return json_response({"error": "busy: " + o.state, "state": o.state}, 409)
     if install and o.frozen:
         return json_response({"error": "this firmware has the app built in: update by flashing the release's "
-                      "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
-                      "state": o.state}, 409)
+                              "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
+                              "state": o.state}, 409)
     return None
 
 
@@ -36,7 +36,7 @@ async def check(o, req):
     left = o.blocked_until - mono()
     if left > 0:
         return json_response({"error": "GitHub rate limit: next check possible in %d s" % (left + 1),
-                      "retry_after": int(left) + 1}, 429)
+                              "retry_after": int(left) + 1}, 429)
     await o.check()
     return json_response(o.status())
 
