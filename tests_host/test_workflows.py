@@ -4,6 +4,7 @@ upload are exactly the files the device and the users ask for
 (firmware/gateway/ota_names.py), at the paths tools/bundle.py writes them."""
 import glob
 import os
+import shlex
 import sys
 
 import pytest
@@ -135,9 +136,24 @@ def test_esp32_firmware_has_the_app_frozen_in_and_the_image_no_code_files():
     round; the manifest is written before the build that reads it."""
     wf = load("release.yml")
     job = [s.get("run", "") for s in wf["jobs"]["esp32-firmware"]["steps"]]
-    made = [i for i, r in enumerate(job) if 'tools/bundle.py esp32-manifest -o "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
+    made = [i for i, r in enumerate(job) if 'tools/bundle.py frozen-manifest --board esp32 --port esp32 '
+            '--out "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     built = [i for i, r in enumerate(job)
              if 'BOARD=ESP32_GENERIC FROZEN_MANIFEST="$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     assert made and built and made[0] < built[0]
     runs = " ".join(s.get("run", "") for _, s in steps(wf))
     assert "esp32-image --frozen" in runs and "esp32-image --fw-dir" not in runs
+
+
+def test_the_workflows_manifest_command_runs(tmp_path):
+    """The esp32-firmware job's tools/bundle.py line, run as written (with
+    $GITHUB_WORKSPACE a temporary folder): it writes the manifest the build reads."""
+    wf = load("release.yml")
+    line = [ln.strip() for s in wf["jobs"]["esp32-firmware"]["steps"] for ln in s.get("run", "").splitlines()
+            if "tools/bundle.py frozen-manifest" in ln]
+    assert len(line) == 1
+    argv = shlex.split(line[0].replace("$GITHUB_WORKSPACE", str(tmp_path)))
+    assert argv[:2] == ["python", "tools/bundle.py"]
+    assert bundle.main(argv[2:]) == 0
+    text = (tmp_path / "esp32_manifest.py").read_text()
+    assert 'include(\'$(PORT_DIR)/boards/manifest.py\')' in text and "module('gateway/ota.py'" in text
