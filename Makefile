@@ -14,7 +14,9 @@ LISTEN ?= 127.0.0.1:8080
 
 all: test
 
-setup: $(APT_STAMP) $(STAMP) $(NPM_STAMP)
+STUBS_STAMP := build/stubs/.installed
+
+setup: $(APT_STAMP) $(STAMP) $(NPM_STAMP) $(STUBS_STAMP)
 
 $(APT_STAMP): requirements-apt.txt tools/setup_system.sh
 	bash tools/setup_system.sh
@@ -28,6 +30,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The boards' published stubs (pinned in requirements-dev.txt), one folder per board
+# (build/stubs/esp32, build/stubs/esp8266), for tools/check_board_stubs.py.
+$(STUBS_STAMP): $(STAMP)
+	$(PY) tools/check_board_stubs.py --install
 	touch $@
 
 test: setup
