@@ -211,14 +211,15 @@ with open(%r, "rb") as f:
     data = f.read()
 vfs.mount(vfs.VfsRom(data), "/rom")
 files = walk("/rom", "", {})
-sys.path[:0] = ["/rom/app", "/rom/app/lib"]
+sys.path[:0] = ["/rom/app", "/rom/app/lib", "/rom"]
 from gateway import ota_names
-import dtu.frame
-print(json.dumps({"files": files, "archive": ota_names.ARCHIVE}))
+import dtu.frame, gateway.ota
+print(json.dumps({"files": files, "archive": ota_names.ARCHIVE, "frozen": gateway.ota.FROZEN}))
 """ % img)
     want = {p: h for p, _, h in bundle.bundle_files(os.path.join(a, "bundle")) if p.endswith(".mpy")}
     assert got["files"] == want
     assert got["archive"] == ota_names.ARCHIVE           # code imports from the image
+    assert got["frozen"] is False                        # ROMFS is not frozen: update by files
 
 
 def partition_table(rows):
@@ -336,17 +337,24 @@ def test_frozen_manifest_freezes_the_bundles_code_for_each_port(built, tmp_path,
                                            % (board, port))
     got = manifest_entries(text)
     assert got["include"] == PORT_INCLUDES[port]
-    # exactly the bundle's code under the names it imports as
+    # exactly the bundle's code under the names it imports as, plus the marker
+    # that tells gateway.ota the app is frozen in (no bundle has it)
     frozen = [m[:-3].replace("/", ".") for _, m in got["module"]]
-    assert sorted(frozen) == sorted(bundle_modules(os.path.join(a, "bundle")))
+    names = bundle_modules(os.path.join(a, "bundle"))
+    assert bundle.FROZEN_MARKER not in names
+    assert sorted(frozen) == sorted(names | {bundle.FROZEN_MARKER})
     for base, mod in got["module"]:
         assert os.path.isabs(base) and os.path.isfile(os.path.join(base, mod)), (base, mod)
+    marker = [b for b, m in got["module"] if m == bundle.FROZEN_MARKER + ".py"][0]
+    assert marker == str(tmp_path / "manifest_modules")
+    assert read(os.path.join(marker, "frozen_app.py")).decode().endswith(
+        "BOARD = %r\nPORT = %r\n" % (board, port))
 
 
 def test_frozen_manifest_refuses_an_unknown_board_or_the_wrong_port(tmp_path, capsys):
     out = str(tmp_path / "m.py")
     with pytest.raises(bundle.BuildError, match="unknown board 'esp33'"):
-        bundle.frozen_manifest("esp33", "esp32")
+        bundle.frozen_manifest("esp33", "esp32", str(tmp_path))
     for board, port in (("esp32", "unix"), ("esp8266", "esp32"), ("host", "esp32"), ("esp32s3", "esp8266")):
         assert bundle.main(["frozen-manifest", "--board", board, "--port", port, "--out", out]) == 2
         assert "is built with the" in capsys.readouterr().err
@@ -358,9 +366,13 @@ def test_frozen_manifest_refuses_an_unknown_board_or_the_wrong_port(tmp_path, ca
 
 
 @pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
-def test_the_app_imports_from_only_what_the_manifest_names(tmp_path):
+def test_the_app_imports_from_only_what_the_manifest_names_and_knows_it_is_frozen(built, tmp_path):
     """A stand-in of the frozen table: only what the manifest names, each
-    file from its base_path; the app imports from it alone, under MicroPython."""
+    file from its base_path, imported under MicroPython from the cwd, so
+    that every module's __file__ is what a real frozen build gives it
+    (gateway/ota.py: no ".frozen/" prefix; checked on a real frozen unix
+    build, README "Updates"). gateway.ota.FROZEN must say True there: the
+    old rule, __file__.startswith(".frozen/"), said False."""
     man = tmp_path / "manifest.py"
     bundle.write_frozen_manifest(str(man), "host", "unix")
     got = manifest_entries(man.read_text())
@@ -369,13 +381,18 @@ def test_the_app_imports_from_only_what_the_manifest_names(tmp_path):
         dst = tree / mod
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(read(os.path.join(base, mod)))
-    out = run_mp("""
+    r = subprocess.run([micropython_bin(), "-X", "heapsize=8m", "-c", """
 import sys, json
-sys.path[:] = [%r] + [p for p in sys.path if p]    # not the cwd (the repo); asyncio stays
+sys.path[:] = [""] + [p for p in sys.path if p]    # "": the stand-in; asyncio stays
 import ota_boot, microdot, gateway.app, gateway.api, gateway.ota, board.host
-print(json.dumps(sorted(m for m in sys.modules if m.startswith(("gateway.", "dtu.", "proto_min")))))
-""" % str(tree))
-    assert "gateway.scheduler" in out and "dtu.client" in out and "proto_min.codec" in out
+print(json.dumps({"frozen": gateway.ota.FROZEN, "file": gateway.ota.__file__, "marker": "frozen_app" in sys.modules,
+                  "mods": sorted(m for m in sys.modules if m.startswith(("gateway.", "dtu.", "proto_min")))}))
+"""], cwd=str(tree), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "gateway.scheduler" in out["mods"] and "dtu.client" in out["mods"] and "proto_min.codec" in out["mods"]
+    assert out["file"] == "gateway/ota.py"
+    assert out["frozen"] is True and out["marker"] is False
 
 
 def test_esp32_image_errors(built, tmp_path):

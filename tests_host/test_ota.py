@@ -633,6 +633,32 @@ def test_esp8266_cannot_check_github_but_takes_an_upload(rig):
     assert up.status_code == 200 and up.json["state"] == "staged", up.json
 
 
+@pytest.mark.parametrize("python", ["cpython", "micropython"])
+def test_frozen_is_known_by_the_frozen_manifests_marker(tmp_path, python):
+    """gateway.ota.FROZEN is True where the module frozen_app can be imported,
+    which only a firmware built from tools/bundle.py frozen-manifest has, and
+    False for the app from files (host mode, .mpy files, ROMFS: see
+    test_bundle.py). Not from __file__: a real frozen build gives
+    gateway/ota.py, without the ".frozen/" prefix (test_bundle.py's stand-in
+    and README "Updates"), and the ESP8266 gives none."""
+    exe = sys.executable if python == "cpython" else micropython_bin()
+    if not exe:
+        pytest.skip("unix MicroPython not installed")
+    bundle.write_frozen_manifest(str(tmp_path / "m.py"), "host", "unix")
+    script = """
+import sys
+sys.path[:0] = %r
+import gateway.ota
+print(gateway.ota.FROZEN, "frozen_app" in sys.modules)
+"""
+    paths = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    for extra, want in (([], "False False"), ([str(tmp_path / "m_modules")], "True False")):
+        r = subprocess.run([exe, "-c", script % (extra + paths)], cwd=str(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == want.split(), (extra, r.stdout)
+
+
 def test_an_app_frozen_into_the_firmware_is_not_updated_by_files(rig):
     """The release's ESP32 image (app frozen in): update files would shadow
     the frozen modules and load the app into the heap. The check still

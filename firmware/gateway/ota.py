@@ -33,11 +33,20 @@ UPLOAD = "/api/ota/upload"
 MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
 _WORK = ("ota_api", "ota_check", "ota_fetch", "ota_stage", "ota_json")
 # The release's ESP32 image has the app frozen into the firmware (tools/
-# bundle.py esp32-manifest). An update by files cannot replace it: the new
+# bundle.py frozen-manifest). An update by files cannot replace it: the new
 # .mpy files would come before the frozen modules and load the whole app into
 # the heap, which is what freezing saves. Such a board checks and reports
 # updates; the update itself is the release's new image (README).
-FROZEN = globals().get("__file__", "").startswith(".frozen/")
+# FROZEN: the firmware has the app frozen in, known by the module frozen_app
+# that only that manifest freezes. __file__ cannot tell: MicroPython gives a
+# frozen module's without the ".frozen/" prefix (gateway/ota.py), and on the
+# ESP8266 none at all.
+try:
+    import frozen_app
+    FROZEN = True
+    del frozen_app, sys.modules["frozen_app"]     # not kept in the heap
+except ImportError:
+    FROZEN = False
 
 
 class Ota:
