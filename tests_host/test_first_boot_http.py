@@ -89,14 +89,12 @@ def write_routes(app):
     """(method, path) of every state-changing route under /api/, with
     <args> filled in."""
     out = []
-    for methods, pattern, _h, _p, _s in app.url_map:
-        path = pattern.url_pattern
+    for m, path in app.routes():
         if not path.startswith("/api/") or path in ("/api/login", "/api/logout"):
             continue
         path = "/".join("x" if seg.startswith("<") else seg for seg in path.split("/"))
-        for m in methods:
-            if m in WRITES:
-                out.append((m, path))
+        if m in WRITES:
+            out.append((m, path))
     return out
 
 

@@ -56,9 +56,10 @@ def write_routes():
     d = tempfile.mkdtemp(prefix="gw-routes-")
     gw = Gateway(Board(data_dir=d, wifi=HostWifi(fixed=False)))
     out = []
-    for methods, pattern, _h, _p, _s in make_app(gw).url_map:
-        path = "/".join("x" if seg.startswith("<") else seg for seg in pattern.url_pattern.split("/"))
-        out += [(m, path) for m in methods if m in WRITES and path not in ("/api/login", "/api/logout")]
+    for m, path in make_app(gw).routes():
+        path = "/".join("x" if seg.startswith("<") else seg for seg in path.split("/"))
+        if m in WRITES and path not in ("/api/login", "/api/logout"):
+            out.append((m, path))
     return sorted(set(out))
 
 

@@ -27,6 +27,11 @@ before and around that, the same for every route:
   - A MemoryError while serving is answered with a 503 (when nothing was
     sent yet); the connection is closed and the rest of the app goes on.
   - The socket is always closed, whatever happened.
+  - Routes with a fixed path (all of the gateway's) are kept in one dict,
+    path -> [(methods, handler)]: Microdot's own table keeps a URLPattern
+    object per route and compiles a regular expression for each one a
+    request walks past (~200 B a route that a board's heap keeps for good).
+    Routes with <parts> still go to Microdot's table.
 
 A connection answers one request (HTTP/1.0 style, as Microdot does).
 """
@@ -255,6 +260,7 @@ class Server(Microdot):
         self.clients = clients
         self.backlog = backlog
         self.body_limits = {}         # path -> a larger body cap; such a body is streamed
+        self.paths = {}               # fixed path -> [(methods, handler)] (Microdot's url_map: the rest)
         self.conns = [None] * clients
         self.server = None            # the listening socket while the server runs
         self.port = None              # the port it listens on
@@ -270,6 +276,49 @@ class Server(Microdot):
 
     def body_limit(self, path):
         return self.body_limits.get(path, MAX_BODY)
+
+    # ---- routes ---------------------------------------------------------------------
+
+    def route(self, url_pattern, methods=None):
+        if "<" in url_pattern:
+            return super().route(url_pattern, methods)
+
+        def decorated(f):
+            self.paths.setdefault(url_pattern, []).append((methods or ("GET",), f))
+            return f
+        return decorated
+
+    def find_route(self, req):
+        hits = self.paths.get(req.path)
+        if hits is None:
+            return super().find_route(req)
+        method = req.method
+        if method == "OPTIONS" and self.options_handler:
+            return self.options_handler(req), "", None
+        if method == "HEAD":
+            method = "GET"
+        req.url_args = {}
+        for methods, f in hits:
+            if method in methods:
+                return f, "", None
+        return 405, "", None
+
+    def default_options_handler(self, req):
+        hits = self.paths.get(req.path)
+        if hits is None:
+            return super().default_options_handler(req)
+        allow = [m for methods, _ in hits for m in methods]
+        if "GET" in allow:
+            allow.append("HEAD")
+        allow.append("OPTIONS")
+        return {"Allow": ", ".join(allow)}
+
+    def routes(self):
+        """[(method, path)] of every route (the fixed ones and Microdot's)."""
+        out = [(m, p) for p, hits in self.paths.items() for methods, _ in hits for m in methods]
+        for methods, pattern, _h, _p, _s in self.url_map:
+            out += [(m, pattern.url_pattern) for m in methods]
+        return out
 
     async def dispatch_request(self, req):
         # the door: one spelling of the method for every rule and route, and
