@@ -205,9 +205,11 @@ class MqttBridge:
                 items = mqtt_ha.configs(chip, self.base, dev)
             else:
                 items = ((t, b"") for _, _, t in mqtt_ha.topics(chip))
+            # one config (~500 B) in the heap at a time: each waits for its PUBACK
             for topic, payload in items:
                 c.publish(topic, payload, True, 1)
-                if not await c.room(4):
+                payload = None
+                if not await c.room(0):
                     return   # connection lost: the next connect announces again
         finally:
             self._announcing = False
@@ -215,7 +217,11 @@ class MqttBridge:
             unload("gateway.mqtt_ha")
             gc.collect()
         self._sent = {}
-        self._publish(True)
+        # every value after it, a few at a time (after a round they go at once: fewer, small)
+        for topic, text in self._values(True):
+            c.publish(topic, text, True)
+            if not await c.room(4):
+                return
 
     # ---- values and commands ----------------------------------------------------------
 
@@ -223,17 +229,23 @@ class MqttBridge:
         c = self.client
         if c is None or not c.connected or self._announcing:
             return   # the next connect publishes everything anyway
+        for topic, text in self._values(readings):
+            c.publish(topic, text, True)
+
+    def _values(self, readings):
+        """(topic, text) of the readings (when asked) and of every status
+        value that changed since it was last published."""
         from gateway import values
         gw = self.gw
         b = self.base + "/"
         if readings:
             for name, text in values.readings(gw.state):
-                c.publish(b + name, text, True)
+                yield b + name, text
         sent = self._sent
         for name, text in values.status(gw.state, gw.sched, gw.board.time()):
             if sent.get(name) != text:
                 sent[name] = text
-                c.publish(b + name, text, True)
+                yield b + name, text
 
     def _on_message(self, topic, payload, retained):
         gw = self.gw

@@ -133,10 +133,11 @@ class MQTTClient(Reader):
         return len(self._q) + len(self._inflight)
 
     async def room(self, n, timeout=30):
-        """Wait until at most n messages are queued; False if the connection
-        is down or it took longer than timeout s."""
+        """Wait until at most n messages are queued or awaiting their PUBACK
+        (a sender of many big messages keeps the heap they take small);
+        False if the connection is down or it took longer than timeout s."""
         t0 = ticks_ms()
-        while len(self._q) > n:
+        while self.pending() > n:
             if not self.connected or ticks_diff(ticks_ms(), t0) > timeout * 1000:
                 return False
             await asyncio.sleep(0.02)
