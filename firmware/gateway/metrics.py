@@ -110,5 +110,5 @@ def lines(gw):
 
 async def handle(gw, req):
     """GET /metrics (registered by gateway/lazy.py, which loads this module
-    on the first request)."""
+    for each request and forgets it after)."""
     return Response(lines(gw), 200, {"Content-Type": CONTENT_TYPE})
