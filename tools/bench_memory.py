@@ -77,6 +77,41 @@ def micropython():
     return os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
 
 
+class Broker:
+    """A Mosquitto on loopback (Debian's, requirements-apt.txt) for runs with
+    MQTT and Home Assistant discovery on; anonymous, no persistence."""
+
+    def __init__(self):
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not os.path.exists(exe):
+            raise SystemExit("bench_memory: --mqtt needs mosquitto (make setup)")
+        self.dir = tempfile.mkdtemp(prefix="bench-mqtt-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("persistence false\nallow_anonymous true\nlistener %d 127.0.0.1\n%s"
+                    % (self.port, "user root\n" if os.getuid() == 0 else ""))
+        self.proc = start([exe, "-c", conf], log=os.path.join(self.dir, "log"))
+        deadline = time.time() + 10
+        while not _port_open(self.port):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise SystemExit("bench_memory: mosquitto did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        stop(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _port_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def kb(n):
     return n / 1024.0
 
@@ -273,17 +308,29 @@ def _schedule(n):
 class Trial:
     """One run of the gateway at one heap size."""
 
-    def __init__(self, mode, heap_k, built, sim, polls, requests, clients, timeout):
+    def __init__(self, mode, heap_k, built, sim, polls, requests, clients, timeout, frozen=None,
+                 broker=None):
         self.mode, self.heap_k = mode, heap_k
         self.tree, self.web, self.image, self.romfs_main = built
         self.sim, self.polls, self.requests = sim, polls, requests
         self.clients, self.timeout = clients, timeout
+        self.frozen = frozen          # mode "frozen": a MicroPython with the app frozen in
+        self.broker = broker          # a Broker: MQTT and Home Assistant discovery on
 
     def command(self, data_dir, port):
         rest = ["--dtu", "127.0.0.1:%d" % self.sim.port, "--listen", "127.0.0.1:%d" % port,
                 "--data-dir", data_dir, "--poll-interval", str(POLL_INTERVAL)]
         if os.path.isdir(self.web):
             rest += ["--www", self.web]
+        if self.mode == "frozen":
+            # the app comes from the binary only: host_main.py alone in a
+            # folder of its own, ROOT an empty one (a file of the app on the
+            # path would shadow its frozen module and load into the heap)
+            here = os.path.join(os.path.dirname(data_dir), "frozen-run")
+            os.makedirs(os.path.join(here, "root"), exist_ok=True)
+            shutil.copy(os.path.join(ROOT, "tools", "host_main.py"), here)
+            return [self.frozen, "-X", "heapsize=%dk" % self.heap_k, os.path.join(here, "host_main.py"),
+                    os.path.join(here, "root")] + rest
         mp = [micropython(), "-X", "heapsize=%dk" % self.heap_k]
         if self.mode == "romfs":
             return mp + [self.romfs_main, self.image] + rest
@@ -291,12 +338,20 @@ class Trial:
 
     def run(self):
         tmp = tempfile.mkdtemp(prefix="gw-mem-")
+        data = os.path.join(tmp, "data")
+        os.makedirs(data)
         port = free_port()
-        with open(os.path.join(tmp, "settings.json"), "w") as f:
-            json.dump({"dtu.interval": 5, "dtu.cloud_pause": False}, f)
+        settings = {"dtu.interval": 5, "dtu.cloud_pause": False}
+        if self.broker is not None:
+            settings.update({"mqtt.enabled": True, "mqtt.host": "127.0.0.1", "mqtt.port": self.broker.port,
+                             "mqtt.ha_discovery": True})
+        with open(os.path.join(data, "settings.json"), "w") as f:
+            json.dump(settings, f)
         log = open(os.path.join(tmp, "log"), "w+")
         t0 = time.time()
-        proc = start(self.command(tmp, port), stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+        cwd = os.path.join(tmp, "cwd")           # empty: nothing in it shadows a module
+        os.makedirs(cwd)
+        proc = start(self.command(data, port), stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         res = {"heap_k": self.heap_k, "mode": self.mode, "ok": False}
         try:
             res.update(asyncio.run(self._drive(proc, port, t0, log.name)))
@@ -339,6 +394,18 @@ class Trial:
         r0 = self.sim.rounds()
         todo = _schedule(self.requests)
         done = {"n": 0, "bad": None}
+        low = {"free": None}                      # the lowest free heap /api/info reported
+
+        async def sample():
+            while todo and done["bad"] is None:
+                try:
+                    status, body = await http(port, "GET", "/api/info")
+                    free = json.loads(body)["heap"]["free"] if status == 200 else None
+                except (OSError, ValueError, KeyError, asyncio.TimeoutError):
+                    free = None
+                if free is not None and (low["free"] is None or free < low["free"]):
+                    low["free"] = free
+                await asyncio.sleep(0.2)
 
         async def client():
             while todo and done["bad"] is None:
@@ -353,6 +420,7 @@ class Trial:
                     return
                 done["n"] += 1
         clients = [asyncio.create_task(client()) for _ in range(self.clients)]
+        clients.append(asyncio.create_task(sample()))
         t_load = time.time()
         last_r, last_t = r0, time.time()
         rounds = 0
@@ -382,8 +450,100 @@ class Trial:
         await asyncio.gather(*clients)
         status, body = await http(port, "GET", "/api/info")
         heap = json.loads(body)["heap"]
+        low_free = heap["free"] if low["free"] is None else min(low["free"], heap["free"])
         return {"ok": True, "rounds": rounds, "requests": done["n"],
-                "heap_used": heap["used"], "heap_free": heap["free"]}
+                "heap_used": heap["used"], "heap_free": heap["free"], "heap_low": low_free}
+
+
+# ---- where the heap goes (a running gateway, step by step: tools/heap_map.py) -------------
+
+KINDS = {"T": "tuple", "L": "list", "D": "dict", "S": "str/bytes", "A": "bytearray/array",
+         "F": "float", "B": "function", "M": "module", "h": "other"}
+
+
+def parse_heap_map(text):
+    """tools/heap_map.py's output -> ([(step, free, {kind: bytes})], {feature: bytes})."""
+    steps, features, cur = [], {}, None
+    for line in text.splitlines():
+        if line.startswith("== feature "):
+            _, _, name, n = line.split()
+            features[name] = int(n)
+        elif line.startswith("== step "):
+            head, _, free = line[8:].rpartition(" free=")
+            cur = [head, int(free), {}, []]
+        elif line.startswith("== end") and cur is not None:
+            steps.append((cur[0], cur[1], _kinds(cur[3])))
+            cur = None
+        elif cur is not None and len(line) > 10 and line[8:10] == ": ":
+            cur[3].append(line)
+    return steps, features
+
+
+def _kinds(lines):
+    """{kind: bytes} from mem_info(1)'s map lines ("offset: blocks", 64 a line)."""
+    if len(lines) < 2:
+        return {}
+    size = (int(lines[1][:8], 16) - int(lines[0][:8], 16)) // len(lines[0][10:])   # bytes a block
+    out, kind = {}, None
+    for line in lines:
+        for c in line[10:]:
+            if c in KINDS:
+                kind = KINDS[c]
+            elif c != "=":
+                kind = None
+                continue
+            out[kind] = out.get(kind, 0) + size
+    return out
+
+
+def heap_map(binary, heap_k, sim, broker, root=None, without=None):
+    """Run tools/heap_map.py under `binary` (the app frozen in: root None, an
+    empty folder is used) -> parse_heap_map()'s result, or raise Failed."""
+    tmp = tempfile.mkdtemp(prefix="gw-heapmap-")
+    try:
+        for d in ("data", "root", "cwd", "run"):
+            os.makedirs(os.path.join(tmp, d))
+        shutil.copy(os.path.join(ROOT, "tools", "heap_map.py"), os.path.join(tmp, "run"))
+        settings = {"dtu.interval": 5, "dtu.cloud_pause": False}
+        if broker is not None:
+            settings.update({"mqtt.enabled": True, "mqtt.host": "127.0.0.1", "mqtt.port": broker.port,
+                             "mqtt.ha_discovery": True})
+        with open(os.path.join(tmp, "data", "settings.json"), "w") as f:
+            json.dump(settings, f)
+        cmd = [binary, "-X", "heapsize=%dk" % heap_k, os.path.join(tmp, "run", "heap_map.py"),
+               root or os.path.join(tmp, "root"), "--dtu", "127.0.0.1:%d" % sim.port,
+               "--listen", "127.0.0.1:%d" % free_port(), "--data-dir", os.path.join(tmp, "data")]
+        if without:
+            cmd += ["--without", without]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=os.path.join(tmp, "cwd"))
+        steps, features = parse_heap_map(r.stdout)
+        if r.returncode or not steps or not steps[-1][0].startswith("after"):
+            raise Failed("heap_map.py: %s" % _tail(r.stdout + r.stderr, 600))
+        return steps, features
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def heap_map_report(steps, features, heap_k):
+    """Text lines: free and held per step, what each step added by kind."""
+    lines = []
+    prev = None
+    for name, free, kinds in steps:
+        held = heap_k * 1024 - free
+        add = "" if prev is None else " (+%.1f)" % kb(held - prev[0])
+        by = ", ".join("%s %.1f" % (k, kb(v)) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v >= 512)
+        if prev is not None:
+            delta = {k: kinds.get(k, 0) - prev[1].get(k, 0) for k in set(kinds) | set(prev[1])}
+            grew = ", ".join("%s %+.1f" % (k, kb(v)) for k, v in sorted(delta.items(), key=lambda kv: -abs(kv[1]))
+                             if abs(v) >= 256)
+        else:
+            grew = ""
+        lines.append("heap_map %-26s held %6.1f KiB%s; by kind: %s%s" % (
+            name, kb(held), add, by, "; grew: " + grew if grew else ""))
+        prev = (held, kinds)
+    lines.append("heap_map features (attach): " + ", ".join("%s %.1f" % (k, kb(v)) for k, v in
+                                                            sorted(features.items(), key=lambda kv: -kv[1])))
+    return lines
 
 
 class Failed(Exception):
@@ -423,8 +583,9 @@ def bisect(run, lo, hi, step, log):
 
 def describe(r):
     if r["ok"]:
-        return "heap %dk: runs (%d rounds, %d requests, %.0f s; used %.1f KB, free %.1f KB)" % (
-            r["heap_k"], r["rounds"], r["requests"], r["seconds"], kb(r["heap_used"]), kb(r["heap_free"]))
+        return "heap %dk: runs (%d rounds, %d requests, %.0f s; used %.1f KB, free %.1f KB, lowest free %.1f KB)" % (
+            r["heap_k"], r["rounds"], r["requests"], r["seconds"], kb(r["heap_used"]), kb(r["heap_free"]),
+            kb(r["heap_low"]))
     return "heap %dk: fails (%s; %.0f s)" % (r["heap_k"], r.get("reason", "?"), r["seconds"])
 
 
@@ -559,6 +720,10 @@ def report(argv=None):
     ap.add_argument("--timeout", type=int, default=240, help="s per bisection step")
     ap.add_argument("--no-static", action="store_true", help="skip the per-module figures")
     ap.add_argument("--verbose", action="store_true", help="each bisection step on stderr")
+    ap.add_argument("--frozen", metavar="BIN", default=os.environ.get("FROZEN_MICROPYTHON") or None,
+                    help="a MicroPython with the app frozen in (built by you, see README, Memory "
+                         "budget): the real frozen figures next to the estimates")
+    ap.add_argument("--mqtt", action="store_true", help="MQTT and Home Assistant discovery on (a local mosquitto)")
     args = ap.parse_args(argv)
     from board import boards
 
@@ -569,12 +734,15 @@ def report(argv=None):
     if not args.no_static:
         lines += static_report(built, qstr)
     sim = Sim()
+    broker = Broker() if args.mqtt else None
     try:
+        if args.frozen:
+            lines += frozen_report(args, built, sim, broker)
         modes = ("fs", "romfs") if args.mode == "both" else (args.mode,)
         for mode in modes:
             def run(k, mode=mode):
                 return Trial(mode, k, built, sim, args.polls, args.requests, args.clients,
-                             args.timeout).run()
+                             args.timeout, broker=broker).run()
             log = (lambda r: print("  " + describe(r), file=sys.stderr, flush=True)) if args.verbose \
                 else (lambda r: None)
             t0 = time.time()
@@ -622,7 +790,7 @@ def report(argv=None):
                     continue
                 extra += int(kb(qstr["unix64_romfs"]) + 1)
             r = Trial("romfs" if mode == "frozen" else mode, cap + extra, built, sim, args.polls,
-                      args.requests, args.clients, args.timeout).run()
+                      args.requests, args.clients, args.timeout, broker=broker).run()
             if r["ok"]:
                 lines.append("%s_like_cap_%dk_%s_free_after_run: %.1f KiB (%.0f%% of the heap)"
                              % (who, cap, mode, kb(r["heap_free"]), 100.0 * r["heap_free"] / (cap * 1024)))
@@ -634,7 +802,38 @@ def report(argv=None):
                 ", ".join(n for n in boards.names() if boards.get(n)["heap"] == cls)))
     finally:
         sim.stop()
+        if broker is not None:
+            broker.stop()
     return "\n".join(lines)
+
+
+FROZEN_HEAPS = (100, 72)     # KiB: an ESP32 without PSRAM has ~110 KB; issue 15's two figures
+
+
+def frozen_report(args, built, sim, broker):
+    """The real figures of a 32-bit build with the app frozen in: where the
+    heap goes (tools/heap_map.py), runs at FROZEN_HEAPS with their lowest
+    free heap, and the smallest heap that runs."""
+    lines = []
+    try:
+        steps, features = heap_map(args.frozen, FROZEN_HEAPS[0], sim, broker)
+        lines += heap_map_report(steps, features, FROZEN_HEAPS[0])
+    except Failed as e:
+        lines.append("heap_map: FAILS (%s)" % e)
+
+    def run(k):
+        return Trial("frozen", k, built, sim, args.polls, args.requests, args.clients, args.timeout,
+                     frozen=args.frozen, broker=broker).run()
+    for k in FROZEN_HEAPS:
+        r = run(k)
+        lines.append("frozen_%dk: %s" % (k, describe(r)))
+    log = (lambda r: print("  frozen " + describe(r), file=sys.stderr, flush=True)) if args.verbose \
+        else (lambda r: None)
+    best, results = bisect(run, 32, FROZEN_HEAPS[0], args.step, log)
+    lines.append("frozen_min_heap_32bit: %s" % ("%d KiB (%d polls + %d requests%s)" % (
+        best["heap_k"], args.polls, args.requests, ", MQTT + discovery" if broker else "")
+        if best else "does not run in %dk" % FROZEN_HEAPS[0]))
+    return lines
 
 
 def main(argv=None):

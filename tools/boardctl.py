@@ -348,8 +348,8 @@ def cmd_deploy(args):
     if row["heap"] == "medium" and not row["romfs"]:
         # README "Memory budget": these run the app only with the code out of the heap
         frozen = ("the release's image (make flash BOARD=esp32 IMAGE=%s)" % ESP32_IMAGE
-                  if row["name"] == "esp32" else "a firmware built with tools/bundle.py esp32-manifest "
-                  "as FROZEN_MANIFEST (the releases have none for it)")
+                  if row["name"] == "esp32" else "a firmware built with tools/bundle.py frozen-manifest "
+                  "--board %s --port esp32 as FROZEN_MANIFEST (the releases have none for it)" % row["name"])
         print("note: an %s without PSRAM runs the app only with the code frozen into the firmware: %s; "
               "as files it fits one with PSRAM" % (row["name"], frozen))
     run(deploy_commands(port, entries, not args.no_aiorepl, remove), args.dry_run, cwd=tree,
