@@ -74,12 +74,6 @@ ALLOWED = (
     ("esp32 esp8266", "firmware/gateway/httpd.py", "asyncio.core", STUB_GAP,
      "the stubs' asyncio is typeshed's; MicroPython's asyncio package (extmod/asyncio, "
      "frozen in) has core.py with its _io_queue, so the board takes the MicroPython branch"),
-    ("esp8266", "lib/mqtt/tls.py", "SSLContext.load_verify_locations", NOT_REACHED,
-     "axTLS cannot check certificates; mqtt_bridge._tls raises on the ESP8266 before "
-     "importing mqtt.tls"),
-    ("esp8266", "firmware/gateway/ota_fetch.py", "SSLContext.load_verify_locations", NOT_REACHED,
-     "axTLS; the ESP8266's board row has tls=False, so Ota.can_check refuses an https "
-     "ota.api and the web page fetches the release instead"),
 )
 
 # mypy's error codes that mean "not there"; the rest are type errors.

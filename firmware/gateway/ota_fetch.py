@@ -86,6 +86,8 @@ def der_certs(data):
 def tls_context(ca):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not hasattr(ctx, "load_verify_locations"):   # the ESP8266's axTLS: say so, whoever asks
+        raise FetchError("this board's TLS cannot check certificates")
     ctx.verify_mode = ssl.CERT_REQUIRED
     if hasattr(ctx, "check_hostname"):
         ctx.check_hostname = True

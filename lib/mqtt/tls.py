@@ -16,6 +16,8 @@ def tls_context(cadata):
     import ssl
     import sys
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not hasattr(ctx, "load_verify_locations"):   # the ESP8266's axTLS: say so, whoever asks
+        raise ValueError("this board's TLS cannot check certificates")
     ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's unix port defaults to CERT_NONE
     if hasattr(ctx, "check_hostname"):
         ctx.check_hostname = True
