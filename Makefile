@@ -71,8 +71,12 @@ console: $(STAMP)
 romfs: $(STAMP)
 	$(PY) tools/boardctl.py romfs $(BOARD_ARGS)
 # Just the memory budget section of `make bench` (tools/bench_memory.py; a few minutes).
+# FROZEN=path/to/micropython: a build with the app frozen in (README, Memory budget) for the
+# real figures next to the estimates; MQTT=1: every run with MQTT and discovery on.
+FROZEN ?=
+MQTT ?=
 bench-memory: setup
-	$(PY) tools/bench_memory.py --verbose
+	$(PY) tools/bench_memory.py --verbose $(if $(FROZEN),--frozen $(FROZEN)) $(if $(MQTT),--mqtt)
 
 romfs-image: $(STAMP)
 	$(PY) tools/boardctl.py romfs --build-only $(if $(BOARD),--board $(BOARD))
