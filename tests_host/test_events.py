@@ -105,14 +105,21 @@ class TestRing(Base):
         e.add("k" * 100, "m" * 2000)  # the cut text still coalesces
         self.assertEqual(e.items()[0]["count"], 2)
 
-    def test_to_json(self):
+    def test_json_chunks(self):
         e = self.ev()
-        self.assertEqual(json.loads(e.to_json()), {"events": []})
+        self.assertEqual(json.loads(b"".join(e.json_chunks())), {"events": []})
         e.add("dtu", 'quote " and \u00e9')
         e.add("dtu", "second")
-        body = e.to_json()
-        self.assertIsInstance(body, bytes)
-        self.assertEqual(json.loads(body), {"events": e.items()})
+        chunks = list(e.json_chunks())
+        self.assertTrue(all(isinstance(c, bytes) for c in chunks))
+        self.assertEqual(len(chunks), 2 + 2)               # one piece per event
+        self.assertEqual(json.loads(b"".join(chunks)), {"events": e.items()})
+        # an event added while the answer streams shows in the next one
+        it = e.json_chunks()
+        head = next(it)
+        e.add("late", "x")
+        body = json.loads(head + b"".join(it))
+        self.assertEqual([x["kind"] for x in body["events"]], ["dtu", "dtu"])
 
     def test_clear(self):
         e = self.ev()

@@ -215,7 +215,7 @@ def test_download_faults_end_in_error_with_the_old_app_untouched(rig, fault, tex
     assert st["progress"] is None
     untouched(rig)
     assert not rig.resets
-    assert text.encode() in rig.gw.events.to_json()
+    assert text.encode() in b"".join(rig.gw.events.json_chunks())
 
 
 @pytest.mark.parametrize("fault, text", [

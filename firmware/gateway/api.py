@@ -77,7 +77,7 @@ def make_app(gw):
 
     @app.get("/api/events")
     async def events(req):
-        return Response(gw.events.to_json(), 200, JSON_HEADERS)
+        return Response(gw.events.json_chunks(), 200, JSON_HEADERS)
 
     for f in gw.features:
         if hasattr(f, "routes"):

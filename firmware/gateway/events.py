@@ -77,9 +77,17 @@ class Events:
         return [{"t": e[0], "level": e[1], "kind": e[2], "msg": e[3], "count": e[4]}
                 for e in reversed(self._ring)]
 
-    def to_json(self):
-        """The body of GET /api/events: b'{"events": [...]}' (newest first)."""
-        return ('{"events": [' + ", ".join(json.dumps(d) for d in self.items()) + "]}").encode()
+    def json_chunks(self):
+        """The body of GET /api/events, {"events": [...]} newest first, in
+        pieces: one event's JSON in the heap at a time, not the whole ring's
+        (up to 40 x ~150 B, twice: a board's largest answer)."""
+        ring = list(self._ring)     # as it is now: an event added meanwhile shows next time
+        yield b'{"events": ['
+        for i in range(len(ring) - 1, -1, -1):
+            e = ring[i]
+            s = json.dumps({"t": e[0], "level": e[1], "kind": e[2], "msg": e[3], "count": e[4]})
+            yield (s if i == len(ring) - 1 else ", " + s).encode()
+        yield b"]}"
 
     def load(self):
         """Read the file (or the .tmp left by a cut between remove and rename

@@ -57,6 +57,7 @@ class MqttBridge:
         self._announcing = False
         self._wake = asyncio.Event()
         self._polls = -1
+        self._due = None     # None: nothing to publish; False: changed status; True: readings too
         self._sent = {}      # status name -> text last published
 
     # ---- feature hooks ---------------------------------------------------------------
@@ -72,10 +73,14 @@ class MqttBridge:
         self._wake.set()
 
     def after_round(self):
+        # marked here, published by run() a few messages at a time with the
+        # values as they are then: a slow broker (or fast rounds) never piles
+        # up copies of old values in the heap
         polls = self.gw.state.polls
         fresh = polls != self._polls
         self._polls = polls
-        self._publish(fresh)
+        self._due = bool(self._due) or fresh
+        self._wake.set()
 
     def stop(self):
         self._running = False
@@ -112,6 +117,9 @@ class MqttBridge:
                     if self._announce and c.connected:
                         self._announce = False
                         await self._announce_all(c)
+                    elif self._due is not None and c.connected:
+                        readings, self._due = self._due, None
+                        await self._send_values(c, readings)
                     else:
                         await self._pause(5)
             finally:
@@ -217,11 +225,15 @@ class MqttBridge:
             unload("gateway.mqtt_ha")
             gc.collect()
         self._sent = {}
-        # every value after it, a few at a time (after a round they go at once: fewer, small)
-        for topic, text in self._values(True):
+        self._due = None
+        await self._send_values(c, True)     # every value after it
+
+    async def _send_values(self, c, readings):
+        """Publish the values (readings too, when asked) a few at a time."""
+        for topic, text in self._values(readings):
             c.publish(topic, text, True)
-            if not await c.room(4):
-                return
+            if not await c.room(2):
+                return   # connection lost: the next connect publishes everything
 
     # ---- values and commands ----------------------------------------------------------
 
