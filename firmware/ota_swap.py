@@ -1,7 +1,7 @@
 """The journal of the updates (see ota_boot for the layout): arm, switch,
 trial, confirm, rollback; every step idempotent, so a power cut at any point
 is finished (rolled forward, or back) by the next boot. A loader file like
-ota_boot (imported only when there is something to do, and by gateway.ota
+ota_boot (imported only when there is something to do, and by gateway.ota.feature
 when it stages, confirms or rolls back); it imports nothing from the app.
 
   apply     written by arm(). Loader files are copied to ota/old (then the

@@ -24,7 +24,7 @@ def main():
     print("loader:", state)
     import asyncio
     from board.host import Board, HostWifi
-    from gateway import ota
+    from gateway.ota import feature as ota
     from gateway.app import Gateway, split_host
     ota.Ota.confirm_stable = float(opts["--confirm-stable"])
     ota.Ota.first_check = 3600

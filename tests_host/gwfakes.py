@@ -2,7 +2,7 @@
 manager, auth, history): a virtual clock, a WiFi that joins by the rules it
 is given, and a gateway with just the parts those features touch. Runs on
 both Pythons."""
-from gateway.scheduler import Scheduler
+from gateway.link.scheduler import Scheduler
 from gateway.settings import SCHEMA, check
 
 

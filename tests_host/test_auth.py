@@ -1,4 +1,4 @@
-"""gateway.auth: the decisions, without HTTP. Factory mode is open; once
+"""gateway.web.auth: the decisions, without HTTP. Factory mode is open; once
 admin.password is set every write under /api/ needs Basic or a session with
 its CSRF token; reading is open unless admin.protect_read; wrong passwords
 answer 401 and lock an address out (429) for a growing time.
@@ -10,8 +10,8 @@ import binascii
 import unittest
 
 from gwfakes import Clock, FakeSettings
-from gateway import auth as A
-from gateway.auth import Auth, client_key, same
+from gateway.web import auth as A
+from gateway.web.auth import Auth, client_key, same
 
 PW = "S3cret admin"
 ME = ("192.168.1.20", 50000)

@@ -33,13 +33,13 @@ def test_code_objects_are_counted_from_the_sources(tmp_path, monkeypatch):
 def test_the_gateway_is_built_on_the_32_bit_webassembly_port():
     # the static figures import the app and build a Gateway with its routes
     # on the WebAssembly port, which has no sockets: the app may need them
-    # only once it serves (gateway.httpd imports socket in start_server)
+    # only once it serves (gateway.web.httpd imports socket in start_server)
     if not os.path.isdir(os.path.join(ROOT, "node_modules")):
         pytest.skip("npm packages not installed")
     tree = bench_memory.build()[0]
     r = bench_memory.static_costs(tree, wasm=True)
     assert r is not None and "error" not in r, r
-    assert r["Gateway()"] > 0 and "gateway.httpd" in r["loaded"], r
+    assert r["Gateway()"] > 0 and "gateway.web.httpd" in r["loaded"], r
 
 
 def test_the_estimated_frozen_held_heap_stays_within_the_budget():

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
 import ota_boot  # noqa: E402
 import ota_swap  # noqa: E402
-from gateway import ota_names  # noqa: E402
+from gateway.ota import names as ota_names  # noqa: E402
 from gateway.app import VERSION  # noqa: E402
 
 EPOCH = "1700000000"
@@ -94,7 +94,7 @@ def test_layout_is_the_boards_filesystem(built):
     for src, dst, _ in bundle.code_sources():
         assert dst in paths, dst
         assert read(os.path.join(b, dst))[:1] == b"M"
-    for f in ("app/gateway/app.mpy", "app/gateway/ota.mpy", "app/lib/dtu/client.mpy",
+    for f in ("app/gateway/app.mpy", "app/gateway/ota/feature.mpy", "app/lib/dtu/client.mpy",
               "app/lib/proto_min/codec.mpy", "app/lib/microdot/microdot.mpy"):
         assert f in paths, f
     assert not any(p.endswith(".py") for p in paths if p.startswith("app/"))
@@ -110,7 +110,7 @@ def test_layout_is_the_boards_filesystem(built):
 
 def test_ca_list_is_the_github_roots(built):
     from cryptography import x509
-    from gateway.ota_fetch import der_certs
+    from gateway.ota.fetch import der_certs
     (a, _), _, _ = built
     certs = der_certs(read(os.path.join(a, "bundle", "app", "ca.der")))
     names = [x509.load_der_x509_certificate(c).subject.rfc4514_string() for c in certs]
@@ -149,7 +149,7 @@ def test_manifest_archive_and_version_agree_with_the_files(built):
 
 
 def test_archive_passes_the_device_check(built, tmp_path):
-    from gateway.ota_stage import Stager
+    from gateway.ota.stage import Stager
     (a, v), _, _ = built
     archive = read(os.path.join(a, "release", ota_names.ARCHIVE))
     ld = ota_swap.Loader(str(tmp_path))
@@ -212,9 +212,9 @@ with open(%r, "rb") as f:
 vfs.mount(vfs.VfsRom(data), "/rom")
 files = walk("/rom", "", {})
 sys.path[:0] = ["/rom/app", "/rom/app/lib", "/rom"]
-from gateway import ota_names
-import dtu.frame, gateway.ota
-print(json.dumps({"files": files, "archive": ota_names.ARCHIVE, "frozen": gateway.ota.FROZEN}))
+from gateway.ota import names as ota_names
+import dtu.frame, gateway.ota.feature
+print(json.dumps({"files": files, "archive": ota_names.ARCHIVE, "frozen": gateway.ota.feature.FROZEN}))
 """ % img)
     want = {p: h for p, _, h in bundle.bundle_files(os.path.join(a, "bundle")) if p.endswith(".mpy")}
     assert got["files"] == want
@@ -338,7 +338,7 @@ def test_frozen_manifest_freezes_the_bundles_code_for_each_port(built, tmp_path,
     got = manifest_entries(text)
     assert got["include"] == PORT_INCLUDES[port]
     # exactly the bundle's code under the names it imports as, plus the marker
-    # that tells gateway.ota the app is frozen in (no bundle has it)
+    # that tells gateway.ota.feature the app is frozen in (no bundle has it)
     frozen = [m[:-3].replace("/", ".") for _, m in got["module"]]
     names = bundle_modules(os.path.join(a, "bundle"))
     assert bundle.FROZEN_MARKER not in names
@@ -370,8 +370,8 @@ def test_the_app_imports_from_only_what_the_manifest_names_and_knows_it_is_froze
     """A stand-in of the frozen table: only what the manifest names, each
     file from its base_path, imported under MicroPython from the cwd, so
     that every module's __file__ is what a real frozen build gives it
-    (gateway/ota.py: no ".frozen/" prefix; checked on a real frozen unix
-    build, README "Updates"). gateway.ota.FROZEN must say True there: the
+    (gateway/ota/feature.py: no ".frozen/" prefix; checked on a real frozen unix
+    build, README "Updates"). gateway.ota.feature.FROZEN must say True there: the
     old rule, __file__.startswith(".frozen/"), said False."""
     man = tmp_path / "manifest.py"
     bundle.write_frozen_manifest(str(man), "host", "unix")
@@ -384,14 +384,14 @@ def test_the_app_imports_from_only_what_the_manifest_names_and_knows_it_is_froze
     r = subprocess.run([micropython_bin(), "-X", "heapsize=8m", "-c", """
 import sys, json
 sys.path[:] = [""] + [p for p in sys.path if p]    # "": the stand-in; asyncio stays
-import ota_boot, microdot, gateway.app, gateway.api, gateway.ota, board.host
-print(json.dumps({"frozen": gateway.ota.FROZEN, "file": gateway.ota.__file__, "marker": "frozen_app" in sys.modules,
+import ota_boot, microdot, gateway.app, gateway.web.api, gateway.ota.feature, board.host
+print(json.dumps({"frozen": gateway.ota.feature.FROZEN, "file": gateway.ota.feature.__file__, "marker": "frozen_app" in sys.modules,
                   "mods": sorted(m for m in sys.modules if m.startswith(("gateway.", "dtu.", "proto_min")))}))
 """], cwd=str(tree), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert "gateway.scheduler" in out["mods"] and "dtu.client" in out["mods"] and "proto_min.codec" in out["mods"]
-    assert out["file"] == "gateway/ota.py"
+    assert "gateway.link.scheduler" in out["mods"] and "dtu.client" in out["mods"] and "proto_min.codec" in out["mods"]
+    assert out["file"] == "gateway/ota/feature.py"
     assert out["frozen"] is True and out["marker"] is False
 
 

@@ -1,11 +1,11 @@
-"""gateway.button: the factory-reset long press, fed with pin readings and
+"""gateway.setup.button: the factory-reset long press, fed with pin readings and
 times as a board would (every 50 ms), bounce and all.
 
 Board-side test: plain unittest, runs under pytest and the unix MicroPython.
 """
 import unittest
 
-from gateway.button import LongPress
+from gateway.setup.button import LongPress
 
 UP, DOWN = 1, 0          # active low: pressed reads 0
 

@@ -8,7 +8,7 @@ during a cloud window. Virtual time: 24 h run in a few seconds.
 import pytest
 
 from dtu import schemas as s
-from gateway import scheduler as sc
+from gateway.link import scheduler as sc
 from vdtu import VirtualRun, day_start
 
 DAY = day_start()            # 2024-06-17 00:00 UTC; the model's sun is up 06:00-20:00

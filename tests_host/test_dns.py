@@ -1,4 +1,4 @@
-"""gateway.dns: the captive-portal DNS responder. answer() on hand-built
+"""gateway.setup.dns: the captive-portal DNS responder. answer() on hand-built
 packets (A, AAAA, ANY, malformed, names up to and over 253 characters), and
 the Responder with real UDP queries on 127.0.0.1.
 
@@ -10,7 +10,7 @@ import struct
 import time
 import unittest
 
-from gateway import dns
+from gateway.setup import dns
 
 AP = dns.ip_bytes("192.168.4.1")
 

@@ -21,8 +21,8 @@ import pytest
 
 from board.host import Board, HostWifi
 from dtu.client import AP_IP
-from gateway import portal
-from gateway.api import make_app
+from gateway.setup import portal
+from gateway.web.api import make_app
 from gateway.app import Gateway
 from microdot.test_client import TestClient
 

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
 import ota_boot  # noqa: E402
 import ota_swap  # noqa: E402
-from gateway import ota_names  # noqa: E402
+from gateway.ota import names as ota_names  # noqa: E402
 
 REPO = "dtu-gateway/dtu-gateway"
 IMAGES = {ota_names.ESP32_IMAGE: b"esp32 image", ota_names.ESP8266_ROMFS: b"romfs image"}
@@ -121,7 +121,7 @@ class Rig:
 
     def call(self, fn):
         async def main():
-            from gateway.api import make_app
+            from gateway.web.api import make_app
             from microdot.test_client import TestClient
             self.gw.api = make_app(self.gw)
             return await fn(TestClient(self.gw.api))
@@ -303,7 +303,7 @@ def test_app_that_never_gets_healthy_is_rolled_back(rig):
     assert o.trial
     o.confirm_window, o.confirm_stable = 0.5, 0.1
     rig.resets.clear()
-    from gateway import ota_api
+    from gateway.ota import api as ota_api
     asyncio.run(asyncio.wait_for(ota_api.trial(o), 10))     # no web server: never healthy
     assert rig.resets
     assert rig.files() == rig.rel["old_files"]
@@ -567,7 +567,7 @@ def test_https_with_an_unknown_ca_is_refused(tmp_path, rel):
 MP_TLS = """
 import sys, asyncio
 sys.path[:0] = [%r, %r]
-from gateway.ota_fetch import get, FetchError
+from gateway.ota.fetch import get, FetchError
 async def one(url, ca):
     try:
         r = await get(url, {"Accept": "application/vnd.github+json"}, ca, "t")
@@ -635,11 +635,11 @@ def test_esp8266_cannot_check_github_but_takes_an_upload(rig):
 
 @pytest.mark.parametrize("python", ["cpython", "micropython"])
 def test_frozen_is_known_by_the_frozen_manifests_marker(tmp_path, python):
-    """gateway.ota.FROZEN is True where the module frozen_app can be imported,
+    """gateway.ota.feature.FROZEN is True where the module frozen_app can be imported,
     which only a firmware built from tools/bundle.py frozen-manifest has, and
     False for the app from files (host mode, .mpy files, ROMFS: see
     test_bundle.py). Not from __file__: a real frozen build gives
-    gateway/ota.py, without the ".frozen/" prefix (test_bundle.py's stand-in
+    gateway/ota/feature.py, without the ".frozen/" prefix (test_bundle.py's stand-in
     and README "Updates"), and the ESP8266 gives none."""
     exe = sys.executable if python == "cpython" else micropython_bin()
     if not exe:
@@ -648,8 +648,8 @@ def test_frozen_is_known_by_the_frozen_manifests_marker(tmp_path, python):
     script = """
 import sys
 sys.path[:0] = %r
-import gateway.ota
-print(gateway.ota.FROZEN, "frozen_app" in sys.modules)
+import gateway.ota.feature
+print(gateway.ota.feature.FROZEN, "frozen_app" in sys.modules)
 """
     paths = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
     for extra, want in (([], "False False"), ([str(tmp_path / "m_modules")], "True False")):

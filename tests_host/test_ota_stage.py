@@ -1,7 +1,7 @@
 """The board-side pieces of the updates that need no network: the archive
-checker (gateway.ota_stage), the release-JSON picker (gateway.ota_json), the
-version rules (gateway.ota_names) and the URL/certificate helpers of
-gateway.ota_fetch.
+checker (gateway.ota.stage), the release-JSON picker (gateway.ota.releases), the
+version rules (gateway.ota.names) and the URL/certificate helpers of
+gateway.ota.fetch.
 
 Board-side test: plain unittest, runs under pytest and under the unix
 MicroPython (tests_host/mp/run_all.py); the archives are made here with a
@@ -16,10 +16,10 @@ import unittest
 
 import ota_boot
 import ota_swap
-from gateway import ota_names
-from gateway.ota_fetch import FetchError, der_certs, split_url
-from gateway.ota_json import pick_release
-from gateway.ota_stage import Stager, StageError, safe_path
+from gateway.ota import names as ota_names
+from gateway.ota.fetch import FetchError, der_certs, split_url
+from gateway.ota.releases import pick_release
+from gateway.ota.stage import Stager, StageError, safe_path
 
 FILES = [("app/gateway/a.mpy", b"A" * 700), ("app/lib/x/y.mpy", b"y"), ("app/version.json", b'{"version": "2.0.0"}'),
          ("app/www/empty.gz", b""), ("boot.py", b"# boot\n"), ("main.py", b"# main\n"), ("ota_boot.mpy", b"L" * 512)]

@@ -11,7 +11,7 @@ rejoins (~1.5 min) and answers again. Then not again for RESCUE_EVERY.
 import errno
 
 from dtu.client import AP_IP
-from gateway import scheduler as sc
+from gateway.link import scheduler as sc
 from gwfakes import FakeWifi
 from vdtu import ModelStream, VirtualRun, day_start
 

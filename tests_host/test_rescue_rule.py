@@ -7,8 +7,8 @@ Board-side test: plain unittest, runs under pytest and the unix MicroPython.
 """
 import unittest
 
-from gateway import scheduler as sc
-from gateway.scheduler import Scheduler
+from gateway.link import scheduler as sc
+from gateway.link.scheduler import Scheduler
 
 T0 = 1718600000
 

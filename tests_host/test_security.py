@@ -5,7 +5,7 @@ meets it, over real sockets, under CPython and under the unix MicroPython
   - every write route, in every spelling of its method, without
     credentials: 401/403/405, and nothing changes (settings file, the DTU's
     writes, the limit, the events); with credentials the odd spelling works;
-  - requests the door refuses (gateway.httpd, lib/httphead.py): a negative
+  - requests the door refuses (gateway.web.httpd, lib/httphead.py): a negative
     or non-ASCII Content-Length, Transfer-Encoding, a head too large, bad
     bytes in the head, a request line that never ends: a 4xx JSON error,
     at once, and the server goes on;
@@ -31,7 +31,7 @@ import time
 import pytest
 
 from conftest import micropython_bin
-from gateway import httpd
+from gateway.web import httpd
 from proc_util import child_pids, tcp_states
 from test_gateway_e2e import FAST, PROCS, http, raw_http, start_pair
 
@@ -51,7 +51,7 @@ def write_routes():
     taken from its URL map (with <args> filled in): features added later are
     covered too."""
     from board.host import Board, HostWifi
-    from gateway.api import make_app
+    from gateway.web.api import make_app
     from gateway.app import Gateway
     d = tempfile.mkdtemp(prefix="gw-routes-")
     gw = Gateway(Board(data_dir=d, wifi=HostWifi(fixed=False)))

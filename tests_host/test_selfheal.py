@@ -77,7 +77,7 @@ class Recorder:
 
 
 class FakeApi:
-    """gateway.httpd.Server as gateway.selfheal sees it."""
+    """gateway.web.httpd.Server as gateway.selfheal sees it."""
     def __init__(self):
         self.server = object()        # listening
         self.up = True

@@ -107,8 +107,8 @@ def test_safe_mode_no_dtu_traffic_setup_only_and_says_why(tmp_path):
         assert status == 200
         await asyncio.sleep(1.5)
         assert gw.sched.enabled is False
-        names = sorted(type(f).__module__.split(".")[-1] for f in gw.features)
-        assert set(names) <= set(gwapp.SAFE_FEATURES) and "selfheal" in names
+        names = sorted(type(f).__module__ for f in gw.features)
+        assert set(names) <= set(gwapp.SAFE_FEATURES) and "gateway.selfheal" in names
         events = json.loads((await http(port, path="/api/events"))[1])["events"]
         assert any(e["kind"] == "safemode" and e["msg"] == reason for e in events)
         return True

@@ -491,7 +491,7 @@ def test_unbuilt_or_odd_web_folder(tmp_path):
     not named NAME.HASH.EXT.gz are never served."""
     from microdot import Microdot
     from microdot.test_client import TestClient
-    from gateway import webui
+    from gateway.web import webui
 
     def client(www):
         class Board:

@@ -1,4 +1,4 @@
-"""gateway.wifi_manager: the state machine in virtual time against a fake
+"""gateway.setup.wifi_manager: the state machine in virtual time against a fake
 WiFi. A failed join keeps (or reopens) the AP and never touches the saved
 credentials; a dropped network is rejoined at once, then with back-off.
 
@@ -7,8 +7,8 @@ Board-side test: plain unittest, runs under pytest and the unix MicroPython.
 import unittest
 
 from gwfakes import Clock, FakeSettings, FakeWifi, Gw
-from gateway import wifi_manager as wmod
-from gateway.wifi_manager import networks, quality
+from gateway.setup import wifi_manager as wmod
+from gateway.setup.wifi_manager import networks, quality
 
 HOME, PW = "HomeNet", "home-secret"
 

@@ -1,7 +1,7 @@
 """The GitHub Actions workflows: valid YAML of the right shape, tests on every
 push and pull request, the snapshot and release jobs, and the files they
 upload are exactly the files the device and the users ask for
-(firmware/gateway/ota_names.py), at the paths tools/bundle.py writes them."""
+(firmware/gateway/ota/names.py), at the paths tools/bundle.py writes them."""
 import glob
 import os
 import shlex
@@ -14,7 +14,7 @@ from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
-from gateway import ota_names  # noqa: E402
+from gateway.ota import names as ota_names  # noqa: E402
 
 WF = os.path.join(ROOT, ".github", "workflows")
 
@@ -156,4 +156,4 @@ def test_the_workflows_manifest_command_runs(tmp_path):
     assert argv[:2] == ["python", "tools/bundle.py"]
     assert bundle.main(argv[2:]) == 0
     text = (tmp_path / "esp32_manifest.py").read_text()
-    assert 'include(\'$(PORT_DIR)/boards/manifest.py\')' in text and "module('gateway/ota.py'" in text
+    assert 'include(\'$(PORT_DIR)/boards/manifest.py\')' in text and "module('gateway/ota/feature.py'" in text

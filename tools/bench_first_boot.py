@@ -37,8 +37,8 @@ import microdot
 import gateway.app     # the core (client, scheduler, link, settings, ...) is there anyway
 base = used()
 total = 0
-for mod in ("gateway.mono", "gateway.wifi_manager", "gateway.auth", "gateway.portal",
-            "gateway.history", "gateway.dns", "gateway.button", "gateway.dtu_rescue"):
+for mod in ("gateway.mono", "gateway.setup.wifi_manager", "gateway.web.auth", "gateway.setup.portal",
+            "gateway.history", "gateway.setup.dns", "gateway.setup.button", "gateway.link.rescue"):
     a = used()
     __import__(mod)
     n = used() - a
@@ -46,8 +46,12 @@ for mod in ("gateway.mono", "gateway.wifi_manager", "gateway.auth", "gateway.por
     note("import " + mod, n)
 note("import all of them", total)
 
-from gateway.scheduler import Scheduler
-from gateway import wifi_manager, auth, history, dns, portal
+from gateway.link.scheduler import Scheduler
+from gateway import history
+from gateway.setup import wifi_manager
+from gateway.web import auth
+from gateway.setup import dns
+from gateway.setup import portal
 
 class Settings:
     v = {"wifi.ssid": "", "wifi.password": "", "dtu.via": "lan", "dtu.ap_ssid": "",

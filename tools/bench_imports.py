@@ -87,7 +87,7 @@ def _gateway():
         except OSError:
             pass
     gw = Gateway(Board(data_dir=d), dtu_override="127.0.0.1:1")
-    from gateway.api import make_app
+    from gateway.web.api import make_app
     gw.api = make_app(gw)            # the routes, as gw.run() adds them
     _state["gw"] = gw
 

@@ -26,7 +26,9 @@ def _mp_main(tree, port):
     import asyncio
     import json  # noqa: F401 - part of the baseline
     import time
-    from gateway import api, app, scheduler, state  # noqa: F401 - what the gateway has loaded anyway
+    from gateway import app, state  # noqa: F401 - what the gateway has loaded anyway
+    from gateway.web import api
+    from gateway.link import scheduler
     for name in ("Event", "Lock", "wait_for", "open_connection", "sleep", "create_task"):
         getattr(asyncio, name)   # asyncio loads its parts on first use
 
@@ -42,21 +44,22 @@ def _mp_main(tree, port):
 
     out = []
     kb = {}
-    for name in ("gateway.lazy", "mqtt.packet", "mqtt.client", "gateway.values", "gateway.mqtt_bridge",
-                 "gateway.mqtt_ha", "gateway.openhab", "gateway.metrics"):
+    for name in ("gateway.lazy", "mqtt.packet", "mqtt.client", "gateway.integrations.values", "gateway.integrations.mqtt_bridge",
+                 "gateway.integrations.mqtt_ha", "gateway.integrations.openhab", "gateway.integrations.metrics"):
         kb[name] = cost(name) / 1024
         out.append("import_%s: %.1f KB" % (name, kb[name]))
     out.append("features_off_kept (gateway.lazy only): %.1f KB" % kb["gateway.lazy"])
     from gateway import lazy
     a = used()
-    lazy.unload("gateway.mqtt_ha")
+    lazy.unload("gateway.integrations.mqtt_ha")
     out.append("discovery_tables_kept_after_unload (interned strings): %.1f KB"
-               % (kb["gateway.mqtt_ha"] - (a - used()) / 1024))
+               % (kb["gateway.integrations.mqtt_ha"] - (a - used()) / 1024))
     out.append("mqtt_on_code_kept (packet+client+values+bridge; discovery tables only while announcing): %.1f KB"
-               % sum(kb[n] for n in ("mqtt.packet", "mqtt.client", "gateway.values", "gateway.mqtt_bridge")))
+               % sum(kb[n] for n in ("mqtt.packet", "mqtt.client", "gateway.integrations.values", "gateway.integrations.mqtt_bridge")))
 
     from mqtt.client import MQTTClient
-    from gateway import mqtt_ha, values
+    from gateway.integrations import mqtt_ha
+    from gateway.integrations import values
     st = state.LiveState(time.time())
     port_d = {"v": 35.1, "c": 8.25, "p": 290.4, "dE": 1.234, "tE": 1234.567}
     st.readings = {"grid": {"v": 230.1, "c": 2.5, "p": 575.2, "f": 50.01, "dE": 2.468, "tE": 2469.1},

@@ -6,7 +6,7 @@
   - download-and-verify on the unix MicroPython (64-bit), from .mpy as a
     board loads it: the real archive is fetched over loopback HTTP from the
     GitHub stand-in (tests_host/gh_standin.py, with its 302 to the asset
-    host), streamed through gateway.ota_stage into a staging folder, every
+    host), streamed through gateway.ota.stage into a staging folder, every
     file's sha256 checked. Reported: the smallest -X heapsize with which it
     still succeeds (found by bisection, against the same for just the
     imports), the live heap sampled during the download, the time; and the
@@ -29,8 +29,8 @@ if sys.implementation.name == "micropython":
         import asyncio
         import ota_boot
         import ota_swap
-        from gateway.ota_fetch import get
-        from gateway.ota_stage import Stager
+        from gateway.ota.fetch import get
+        from gateway.ota.stage import Stager
         gc.collect()
         base = gc.mem_alloc()
         if only_imports:
@@ -116,7 +116,7 @@ def smallest_heap(tree, url, root, lo=4096, hi=1 << 20):
 def bench():
     import bundle
     import run_host
-    from gateway import ota_names
+    from gateway.ota import names as ota_names
     from gh_standin import Standin
     out = []
     tmp = tempfile.mkdtemp(prefix="bench-ota-")

@@ -3,7 +3,7 @@
 
   - its size, each file gzipped as served and the total (target < 30 KB);
   - under the unix MicroPython (64-bit, .mpy; boards read ~1.5x lower): the
-    heap kept by the web-app feature (gateway/webui + its routes), the bytes
+    heap kept by the web-app feature (gateway/web/webui + its routes), the bytes
     allocated to serve one whole page load (index.html + app.js + app.css,
     gc off, the measuring requests subtracted) and a 304 revalidation, and
     the heap in use after 100 page loads against after one (no leak).
@@ -100,7 +100,7 @@ def bench():
     first, page, reval, after_1, after_100, miss = serve_figures(built)
     lines += [
         "unix MicroPython (64-bit), .mpy, heap 512k:",
-        "webui_heap_kept: %d B (gateway/webui + %d routes; Microdot itself %d B)"
+        "webui_heap_kept: %d B (gateway/web/webui + %d routes; Microdot itself %d B)"
         % (first["webui"], first["files"] + 1, first["microdot"]),
         "page_load_alloc: %d B allocated serving index+js+css (%d B on the wire; gc off)" % (page, total),
         "revalidate_304_alloc: %d B (Microdot answering a 404, for scale: %d B)" % (reval, miss),

@@ -1,5 +1,5 @@
 """Runs under the unix MicroPython for tools/bench_web.py: Microdot plus the
-web-app feature (gateway/webui.mpy) from the .mpy tree, serving build/web on
+web-app feature (gateway/web/webui.mpy) from the .mpy tree, serving build/web on
 127.0.0.1:PORT, with three measuring endpoints:
 
     GET /bench/start   gc.collect(), gc off, note gc.mem_alloc()
@@ -25,7 +25,7 @@ from microdot import Microdot  # noqa: E402
 
 gc.collect()
 m1 = gc.mem_alloc()
-from gateway import webui  # noqa: E402
+from gateway.web import webui  # noqa: E402
 
 
 class _Board:

@@ -27,7 +27,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 from board import boards  # noqa: E402  (the one table of what differs per board)
-from gateway.ota_names import ESP32_IMAGE  # noqa: E402  (the release's whole-flash image)
+from gateway.ota.names import ESP32_IMAGE  # noqa: E402  (the release's whole-flash image)
 
 FIRMWARE_DIR = os.path.join(ROOT, "build", "firmware")
 BUNDLE_DIR = os.path.join(ROOT, "build", "bundle")      # `make bundle` (tools/bundle.py)

@@ -5,7 +5,7 @@
 
 Every asset is written as NAME.HASH.EXT.gz, HASH being the first 8 hex digits
 of the SHA-256 of its minified content, and index.html refers to the hashed
-names: the gateway (firmware/gateway/webui.py) serves the assets with a
+names: the gateway (firmware/gateway/web/webui.py) serves the assets with a
 year-long Cache-Control and index.html with its hash as ETag and no-cache.
 The gzip streams carry mtime 0 and no file name, so the same sources give the
 same bytes on every machine. Only the Python standard library is used; an

@@ -69,9 +69,9 @@ ALLOWED = (
      "tls.SSLContext serves verify_mode from its attribute handler (modtls_mbedtls.c, "
      "modtls_axtls.c), which dir() and so the stubs miss; ssl.SSLContext (micropython-lib) "
      "wraps it as a property"),
-    ("esp32 esp8266", "firmware/gateway/ota_fetch.py", "SSLContext.verify_mode", STUB_GAP,
+    ("esp32 esp8266", "firmware/gateway/ota/fetch.py", "SSLContext.verify_mode", STUB_GAP,
      "as in lib/mqtt/tls.py"),
-    ("esp32 esp8266", "firmware/gateway/httpd.py", "asyncio.core", STUB_GAP,
+    ("esp32 esp8266", "firmware/gateway/web/httpd.py", "asyncio.core", STUB_GAP,
      "the stubs' asyncio is typeshed's; MicroPython's asyncio package (extmod/asyncio, "
      "frozen in) has core.py with its _io_queue, so the board takes the MicroPython branch"),
 )

@@ -76,7 +76,7 @@ def main():
     for name, n in costs:
         print("== feature %s %d" % (name, n))
     step("gateway")
-    from gateway.api import make_app
+    from gateway.web.api import make_app
     gw.api = make_app(gw)
     step("routes")
     host, port = gwapp.split_host(o["--listen"], 8080)

@@ -9,11 +9,11 @@ MicroPython. An implementation provides:
     ntp_sync()           try NTP once; True when the clock is now trusted
     time_trusted         True once NTP (or the host OS) vouches for the clock
     data_dir             folder for settings and events
-    www_dir              folder of the gzipped web app (gateway/webui.py)
+    www_dir              folder of the gzipped web app (gateway/web/webui.py)
     mem_free()           free heap in bytes, or None where unknown (CPython)
     mem_alloc()          heap in use in bytes, or None where unknown
     reset()              restart the board
-    http_clients         HTTP connections served at once (gateway.httpd)
+    http_clients         HTTP connections served at once (gateway.web.httpd)
     http_backlog         connections the network stack keeps waiting beyond those
     dns_addr             (host, port) the captive-portal DNS responder binds
                          while the AP is up (("0.0.0.0", 53) on a board), or None

@@ -26,7 +26,7 @@ until a row is asked for):
                 machine.WDT has no timeout and the system feeds it while
                 Python runs, so a machine.Timer checks the feeds instead
     http        (served, backlog): HTTP connections served at once and how
-                many more lwIP keeps waiting (gateway.httpd). Each served
+                many more lwIP keeps waiting (gateway.web.httpd). Each served
                 one holds a socket and a few KB of heap; lwIP has ~5 TCP
                 PCBs on an ESP8266 and 16 sockets in all on an ESP32 (the
                 DTU, MQTT, DNS and an update need theirs too)

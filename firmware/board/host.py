@@ -85,7 +85,7 @@ def _default_www():
 class Board:
     name = "host"
     # HTTP connections served at once, and how many more the OS keeps waiting
-    # (gateway.httpd): a PC has room for both
+    # (gateway.web.httpd): a PC has room for both
     http_clients = 8
     http_backlog = 64
 

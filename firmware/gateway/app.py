@@ -5,9 +5,9 @@ import sys
 
 from dtu.client import AP_IP, DtuClient
 from gateway import tz
-from gateway.dtu_link import DtuLink
+from gateway.link.dtu_link import DtuLink
 from gateway.events import Events
-from gateway.scheduler import Scheduler
+from gateway.link.scheduler import Scheduler
 from gateway.settings import Settings
 from gateway.state import LiveState
 
@@ -24,7 +24,8 @@ def split_host(hostport, default_port):
 
 
 # The features that run in safe mode (what setup and updates need).
-SAFE_FEATURES = ("selfheal", "wifi_manager", "auth", "portal", "webui", "ota")
+SAFE_FEATURES = ("gateway.selfheal", "gateway.setup.wifi_manager", "gateway.web.auth", "gateway.setup.portal",
+                 "gateway.web.webui", "gateway.ota.feature")
 
 
 def feature_modules():
@@ -32,11 +33,12 @@ def feature_modules():
     each a module with attach(gw) -> an object, or None when it has nothing
     to do. The object may have any of: routes(app), after_round(),
     settings_changed(changed), async run(), stop(). Add a feature here."""
-    from gateway import webui   # the web app (web_static/, served pre-gzipped)
-    from gateway import auth, history, portal, wifi_manager   # first boot, WiFi, access control
+    from gateway.web import auth, webui   # access control; the web app (web_static/, served pre-gzipped)
+    from gateway.setup import portal, wifi_manager   # first boot and WiFi
+    from gateway import history   # today's power for the dashboard's chart
     from gateway.lazy import METRICS, MQTT, OPENHAB   # MQTT/Home Assistant, openHAB, /metrics: loaded while on
     from gateway import selfheal   # watchdog, crash counter and safe mode, console
-    from gateway import ota   # updates from GitHub releases or an upload (ota_boot.py switches them in)
+    from gateway.ota import feature as ota   # updates from GitHub releases or an upload (ota_boot.py switches them in)
     return (selfheal, wifi_manager, auth, portal, history, webui, MQTT, OPENHAB, METRICS, ota)
 
 
@@ -53,7 +55,7 @@ class Gateway:
         self.dtu_override = dtu_override      # "host[:port]" from the command line
         self.dtu_visit = False                # the recovery ladder is on the DTU's own AP (dtu_rescue)
         self.state = LiveState(board.time())
-        self.api = None                       # the web server (gateway.httpd), once run() starts it
+        self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
         self.link = DtuLink(self.sched, self.state, self.client, board.time,
@@ -63,7 +65,7 @@ class Gateway:
         self.state.render(board.time(), self._tz_offset(board.time()), self.sched)
         self.features = []
         for mod in feature_modules():
-            if self.safe_mode["active"] and mod.__name__.split(".")[-1] not in SAFE_FEATURES:
+            if self.safe_mode["active"] and mod.__name__ not in SAFE_FEATURES:
                 continue
             f = mod.attach(self)
             if f is not None:
@@ -156,7 +158,7 @@ class Gateway:
         return {"free": self.board.mem_free(), "used": self.board.mem_alloc()}
 
     def info(self):
-        from gateway.ota import firmware_info as ota_firmware_info
+        from gateway.ota.feature import firmware_info as ota_firmware_info
         g = self.settings.get
         b = self.board
         wifi = b.wifi
@@ -166,7 +168,7 @@ class Gateway:
             "chipid": int(b.chip_id(), 16),            # a number, as in the seed
             "host": "hoymilesGW_%d" % int(b.chip_id(), 16),
             "initMode": 0 if g("wifi.ssid") or b.name == "host" else 1,
-            "firmware": ota_firmware_info(self),   # gateway/ota.py: installed and released versions
+            "firmware": ota_firmware_info(self),   # gateway/ota/feature.py: installed and released versions
             "dtuConnection": {
                 "dtuHostIp": self.client.host, "dtuPort": self.client.port,
                 "dtuSsid": g("dtu.ap_ssid"), "dtuPassword": "",
@@ -180,7 +182,7 @@ class Gateway:
                 "rssiGW": wifi.rssi(),
             },
             "heap": self.heap(),
-            # requests answered, connections cut (slow or idle), out-of-memory answers (gateway.httpd)
+            # requests answered, connections cut (slow or idle), out-of-memory answers (gateway.web.httpd)
             "http": self.api.counts if self.api is not None else None,
             "safeMode": self.safe_mode,
             "uptime": int(b.time() - self.state.start_time),
@@ -189,7 +191,7 @@ class Gateway:
     # ---- run ------------------------------------------------------------------
 
     async def run(self, host="0.0.0.0", port=80):
-        from gateway.api import make_app
+        from gateway.web.api import make_app
         self.api = make_app(self)
         self.events.add("boot", "gateway %s started" % VERSION, persist=True)
         asyncio.create_task(self.link.run())

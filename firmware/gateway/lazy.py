@@ -1,6 +1,6 @@
 """Features whose code loads only while they are switched on.
 
-    MQTT = Lazy("gateway.mqtt_bridge", "mqtt.enabled", ("mqtt", "mqtt.client", "mqtt.packet"))
+    MQTT = Lazy("gateway.integrations.mqtt_bridge", "mqtt.enabled", ("mqtt", "mqtt.client", "mqtt.packet"))
     feature_modules() -> (..., MQTT, ...)      # MQTT.attach(gw), like a module
 
 A Lazy stands in the gateway's feature list for a module. While its setting
@@ -110,7 +110,7 @@ class _Feature:
                 gc.collect()
 
 
-MQTT = Lazy("gateway.mqtt_bridge", "mqtt.enabled",
-            ("gateway.mqtt_ha", "mqtt.client", "mqtt.reader", "mqtt.tls", "mqtt.packet", "mqtt"))
-OPENHAB = Lazy("gateway.openhab", "openhab.enabled")
-METRICS = Lazy("gateway.metrics", paths=("/metrics",))
+MQTT = Lazy("gateway.integrations.mqtt_bridge", "mqtt.enabled",
+            ("gateway.integrations.mqtt_ha", "mqtt.client", "mqtt.reader", "mqtt.tls", "mqtt.packet", "mqtt"))
+OPENHAB = Lazy("gateway.integrations.openhab", "openhab.enabled")
+METRICS = Lazy("gateway.integrations.metrics", paths=("/metrics",))

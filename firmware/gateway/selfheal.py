@@ -217,7 +217,8 @@ def _start_button(gw):
     if read is None:
         return False
     try:
-        from gateway import button, portal
+        from gateway.setup import button
+        from gateway.setup import portal
     except ImportError:
         return False
     asyncio.create_task(button.watch(read, lambda: portal.factory_reset(gw, "button")))

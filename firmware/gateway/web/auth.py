@@ -1,7 +1,7 @@
 """Access control. While admin.password is empty (factory mode) nothing needs
 it; once it is set, every request that is not a read (any method but GET,
 HEAD and OPTIONS, on any path) does, whichever feature serves it. The method
-arrives upper-cased (gateway.httpd): "post" is a POST here too.
+arrives upper-cased (gateway.web.httpd): "post" is a POST here too.
 
   - HTTP Basic with user "admin": always accepted (scripts, smart-home
     systems). Send it with the request: a challenge (WWW-Authenticate) only
@@ -261,7 +261,7 @@ class Auth:
             self.clear()              # a new password ends every session
 
     def routes(self, app):
-        from gateway.httpd import json_body, json_response
+        from gateway.web.httpd import json_body, json_response
 
         def answer(r):
             status, body, headers = r
@@ -291,7 +291,7 @@ class Auth:
 
         @app.post("/api/factory-reset")
         async def factory_reset(req):
-            from gateway.portal import factory_reset
+            from gateway.setup.portal import factory_reset
             reboot = factory_reset(gw, "requested over the API")
             return answer((202, {"ok": True, "rebooting": reboot}, None))
 

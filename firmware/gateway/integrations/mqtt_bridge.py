@@ -3,7 +3,7 @@
 Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
 
     availability                     online / offline (the last will)
-    grid/{v,c,p,f,dE,tE}             after each fresh round (gateway/values.py)
+    grid/{v,c,p,f,dE,tE}             after each fresh round (gateway/integrations/values.py)
     pv0/{v,c,p,dE,tE}, pv1/...       "
     inverter/temp, dtu/rssi          "
     inverter/{limit,limit_set,uptodate,active}, dtu/{connection,error}
@@ -205,7 +205,7 @@ class MqttBridge:
         self._announcing = True
         from gateway.lazy import unload
         try:
-            from gateway import mqtt_ha
+            from gateway.integrations import mqtt_ha
             chip = gw.board.chip_id()
             if gw.settings.get("mqtt.ha_discovery"):
                 from gateway.app import VERSION
@@ -222,7 +222,7 @@ class MqttBridge:
         finally:
             self._announcing = False
             items = None
-            unload("gateway.mqtt_ha")
+            unload("gateway.integrations.mqtt_ha")
             gc.collect()
         self._sent = {}
         self._due = None
@@ -247,7 +247,7 @@ class MqttBridge:
     def _values(self, readings):
         """(topic, text) of the readings (when asked) and of every status
         value that changed since it was last published."""
-        from gateway import values
+        from gateway.integrations import values
         gw = self.gw
         b = self.base + "/"
         if readings:
@@ -273,7 +273,7 @@ class MqttBridge:
         if retained:
             gw.events.add("mqtt", "ignored a retained command on " + topic, "warn")
             return
-        from gateway import values
+        from gateway.integrations import values
         try:
             text = str(payload, "utf-8").strip()
             if cmd == "power_limit":

@@ -1,6 +1,6 @@
 """openHAB: push the live values to items over its REST API, read a limit back.
 
-After each fresh round, every value of gateway/values.py goes to an item:
+After each fresh round, every value of gateway/integrations/values.py goes to an item:
 
     POST /rest/items/<openhab.item_prefix><name>     Content-Type: text/plain
     body: the value ("230.1", "connected", ...); name as in MQTT, "/" -> "_"
@@ -128,7 +128,7 @@ class OpenHab:
     # ---- what is sent ----------------------------------------------------------------
 
     async def _push(self):
-        from gateway import values
+        from gateway.integrations import values
         gw = self.gw
         t0 = gw.board.time()
         pre = gw.settings.get("openhab.item_prefix")
@@ -153,7 +153,7 @@ class OpenHab:
                 gw.events.add("openhab", "%d items missing: %s" % (len(missing), ", ".join(missing)), "warn")
 
     async def _read_limit(self):
-        from gateway import values
+        from gateway.integrations import values
         gw = self.gw
         item = gw.settings.get("openhab.item_prefix") + LIMIT_ITEM
         status, body = await self._call("GET", "/rest/items/%s/state" % item)

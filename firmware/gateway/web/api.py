@@ -1,9 +1,9 @@
-"""The HTTP API (Microdot, behind gateway.httpd's door). Contracts: /api/data
+"""The HTTP API (Microdot, behind gateway.web.httpd's door). Contracts: /api/data
 and /api/info keep the seed's JSON shape; errors are JSON {"error": ...,
 "field": ...} with 400/404/405/413; passwords are never sent back."""
 from microdot import Response
 
-from gateway.httpd import JSON_HEADERS, Server, error, json_body, json_response
+from gateway.web.httpd import JSON_HEADERS, Server, error, json_body, json_response
 from gateway.settings import SettingsError
 
 

@@ -12,7 +12,7 @@ from dtu import messages, readings
 from dtu import schemas as s
 from dtu.client import DtuError, DtuTimeout
 from gateway import health
-from gateway import scheduler as sc
+from gateway.link import scheduler as sc
 
 _WRITE_ACTIONS = {"limit": s.ACTION_LIMIT_POWER, "on": s.ACTION_MI_START,
                   "off": s.ACTION_MI_SHUTDOWN, "restart": s.ACTION_INV_REBOOT,
@@ -31,7 +31,7 @@ class DtuLink:
         self.running = False
         self.rounds = 0
         self._shown = None                # clock() when on_round (render) was last called
-        self.rescue = None                # async rescue(link): the last rung (gateway.dtu_rescue)
+        self.rescue = None                # async rescue(link): the last rung (gateway.link.rescue)
         self.dtu_ap = None                # (ssid, password) of the DTU's own AP, from GetConfig
         self._wake = asyncio.Event()
 

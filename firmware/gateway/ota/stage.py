@@ -227,7 +227,7 @@ class Stager:
             raise StageError("this release is not for %s boards (only %s)" % (self.board, ", ".join(boards)))
         need = head.get("min_micropython")
         if self.mp_version is not None and need:
-            from gateway.ota_names import parse_version
+            from gateway.ota.names import parse_version
             try:
                 too_old = tuple(parse_version(need)[:3]) > tuple(self.mp_version[:3])
             except ValueError:

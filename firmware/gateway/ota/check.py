@@ -1,12 +1,12 @@
-"""The work behind gateway.ota, imported only when a check or an update runs.
+"""The work behind gateway.ota.feature, imported only when a check or an update runs.
 
 check(o):    GET {ota.api}/repos/{ota.repo}/releases/latest (and, on the
              snapshot channel, /releases/tags/snapshot) with a User-Agent
              and If-None-Match; the answer is streamed to ota/api.json and
-             only the needed fields are picked (gateway.ota_json); then the
+             only the needed fields are picked (gateway.ota.releases); then the
              release's version.json (checked against the asset's size and
              digest) says version, date, boards and the archive's sha256.
-download(o): streams the archive through gateway.ota_stage.Stager.
+download(o): streams the archive through gateway.ota.stage.Stager.
 upload(o, stream, n, sha256): the same for a body sent to the gateway.
 A rate-limit answer (403/429 with x-ratelimit-remaining 0, or Retry-After)
 blocks further API calls until GitHub's reset time.
@@ -14,10 +14,10 @@ blocks further API calls until GitHub's reset time.
 import hashlib
 import sys
 
-from gateway import ota_names as names
+from gateway.ota import names
 from gateway.mono import mono
-from gateway.ota_fetch import get
-from gateway.ota_stage import Stager, hexdigest
+from gateway.ota.fetch import get
+from gateway.ota.stage import Stager, hexdigest
 
 MAX_API = 524288              # bytes of a release JSON at most
 MAX_VERSION_JSON = 4096
@@ -91,7 +91,7 @@ async def _release(o, which, missing_ok=False):
                 "snapshot" if "tags/" in which else "release", g("ota.repo")))
         if r.status != 200:
             raise CheckError("GitHub answered %d to %s" % (r.status, url))
-        from gateway.ota_json import pick_release
+        from gateway.ota.releases import pick_release
         ld.mkdirs("ota")
         f = ld.fs.open(ld.p(API_FILE), "wb")
         try:
@@ -189,7 +189,7 @@ async def check(o):
     was = o.best["version"] if o.best and o.available else None
     o.rel, o.snap, o.best = rel, snap, best
     o.checked = int(o.gw.board.time())
-    from gateway.ota import CHECK_EVERY
+    from gateway.ota.feature import CHECK_EVERY
     o.next_check = mono() + CHECK_EVERY
     why = compatible(o, best["info"]) if best else None
     o.available = best is not None and why is None and names.newer(best["version"], o.installed["version"])

@@ -10,7 +10,7 @@ SetConfig makes the DTU rejoin the WiFi, which ends a hang. Every step is in
 the event log. Loaded only when needed.
 """
 from dtu.client import DtuError
-from gateway.wifi_manager import _REASONS, JOIN_TIMEOUT
+from gateway.setup.wifi_manager import _REASONS, JOIN_TIMEOUT
 
 TIMEOUT = 10        # s per DTU request while on its AP
 

@@ -3,7 +3,7 @@
 Microdot finds the route and builds the answer; this subclass owns what comes
 before and around that, the same for every route:
 
-  - The method is upper-cased before anything looks at it: gateway.auth and
+  - The method is upper-cased before anything looks at it: gateway.web.auth and
     the routing see one spelling ("post", "Post" and "pOST" are POST).
   - At most `clients` connections are served at once (a board property: a
     few on an ESP8266, more on an ESP32, whose lwIP has 10-16 sockets in all,

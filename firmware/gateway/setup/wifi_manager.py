@@ -221,7 +221,7 @@ class WifiManager:
 
     async def _rescue(self, link):
         try:
-            from gateway import dtu_rescue   # only loaded when the last rung is needed
+            from gateway.link import rescue as dtu_rescue   # only loaded when the last rung is needed
             await dtu_rescue.run(self.gw, self, link)
         except Exception as e:  # never take the DTU link down with it
             self._ev("rescue failed: %r" % (e,), "error")

@@ -9,8 +9,8 @@ the gateway (state, API, the 12-hour check, the new app's trial).
     POST /api/ota/upload   the release archive as the body (?sha256=<hex>&reboot=0):
                            verified file by file like a download; the 2 KB body
                            cap does not apply here, the body is streamed
-Access control (admin) is gateway.auth's guard, which covers every POST under
-/api/. Only this module stays in RAM: the work (gateway.ota_api, ota_check,
+Access control (admin) is gateway.web.auth's guard, which covers every POST under
+/api/. Only this module stays in RAM: the work (gateway.ota.api, ota_check,
 ota_fetch, ota_stage, ota_json; ota_swap for the journal) is imported when a
 check, an update or an upload runs and dropped again afterwards. The switch
 and the rollback are done by the loader (ota_boot, ota_swap) at the next boot.
@@ -31,7 +31,7 @@ CHECK_EVERY = const(43200)         # s between checks (12 h)
 RETRY_AFTER_ERROR = const(3600)
 UPLOAD = "/api/ota/upload"
 MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
-_WORK = ("ota_api", "ota_check", "ota_fetch", "ota_stage", "ota_json")
+_WORK = ("gateway.ota.api", "gateway.ota.check", "gateway.ota.fetch", "gateway.ota.stage", "gateway.ota.releases")
 # The release's ESP32 image has the app frozen into the firmware (tools/
 # bundle.py frozen-manifest). An update by files cannot replace it: the new
 # .mpy files would come before the frozen modules and load the whole app into
@@ -39,7 +39,7 @@ _WORK = ("ota_api", "ota_check", "ota_fetch", "ota_stage", "ota_json")
 # updates; the update itself is the release's new image (README).
 # FROZEN: the firmware has the app frozen in, known by the module frozen_app
 # that only that manifest freezes. __file__ cannot tell: MicroPython gives a
-# frozen module's without the ".frozen/" prefix (gateway/ota.py), and on the
+# frozen module's without the ".frozen/" prefix (gateway/ota/feature.py), and on the
 # ESP8266 none at all.
 try:
     import frozen_app
@@ -154,17 +154,16 @@ class Ota:
 
     def unload(self):
         """Drop the work modules from RAM (they come back on the next use)."""
-        import gateway
+        from gateway.lazy import unload
         for m in _WORK:
-            if sys.modules.pop("gateway." + m, None) is not None and hasattr(gateway, m):
-                delattr(gateway, m)
+            unload(m)
 
     async def check(self):
         if self.busy:
             return
         self.busy = True
         try:
-            from gateway import ota_check
+            from gateway.ota import check as ota_check
             await ota_check.check(self)
         except Exception as e:  # every failure ends in "error", never in a dead task
             self.fail(e)
@@ -177,7 +176,7 @@ class Ota:
 
     async def run(self):
         if self.trial:
-            from gateway import ota_api
+            from gateway.ota import api as ota_api
             await ota_api.trial(self)
             self.unload()
         if not self.can_apply:
@@ -213,27 +212,27 @@ class Ota:
     def routes(self, app):
         o = self
         # the upload's body is streamed to the staging folder, past the 2 KB
-        # that every other request may send (gateway.httpd)
+        # that every other request may send (gateway.web.httpd)
         app.body_limits[UPLOAD] = MAX_UPLOAD
 
         @app.get("/api/ota")
         async def status(req):
-            from gateway.httpd import json_response
+            from gateway.web.httpd import json_response
             return json_response(o.status())
 
         @app.post("/api/ota/check")
         async def check(req):
-            from gateway import ota_api
+            from gateway.ota import api as ota_api
             return await ota_api.check(o, req)
 
         @app.post("/api/ota/update")
         async def update(req):
-            from gateway import ota_api
+            from gateway.ota import api as ota_api
             return await ota_api.update(o, req)
 
         @app.post(UPLOAD)
         async def upload(req):
-            from gateway import ota_api
+            from gateway.ota import api as ota_api
             return await ota_api.upload(o, req)
 
 

@@ -1,19 +1,19 @@
 """The update work that is not a download: the POST endpoints (see
-gateway.ota for the contract), staging done -> arm the loader and reboot,
+gateway.ota.feature for the contract), staging done -> arm the loader and reboot,
 and the new app's trial. Imported when needed, dropped afterwards
 (Ota.unload)."""
 import asyncio
 
-from gateway.httpd import error, json_body, json_response
+from gateway.web.httpd import error, json_body, json_response
 from gateway.mono import mono
-from gateway.ota import MAX_UPLOAD
+from gateway.ota.feature import MAX_UPLOAD
 
 _HEX = "0123456789abcdef"
 
 
 def _locked(o, install=False):
     gw = o.gw
-    # gateway.auth's guard runs first for every POST under /api/; without it
+    # gateway.web.auth's guard runs first for every POST under /api/; without it
     # a set admin password must still not be bypassed
     if getattr(gw, "auth", None) is None and gw.settings.get("admin.password"):
         return error(503, "access control is not available")
@@ -66,7 +66,7 @@ async def update(o, req):
 
 async def _update(o, reboot):
     try:
-        from gateway import ota_check
+        from gateway.ota import check as ota_check
         head = await ota_check.download(o)
         await staged(o, head, reboot)
     except Exception as e:  # every failure ends in "error", never in a dead task
@@ -95,7 +95,7 @@ async def upload(o, req):
     reboot = req.args.get("reboot", "1") not in ("0", "false", "no")
     o.busy = True
     try:
-        from gateway import ota_check
+        from gateway.ota import check as ota_check
         head = await ota_check.upload(o, req.stream, n, sha)
         await staged(o, head, reboot)
         return json_response(o.status())

@@ -107,7 +107,7 @@ class Portal:
             await asyncio.sleep(0.005 if n else 0.05)
 
     def _open(self, addr, ip):
-        from gateway.dns import Responder
+        from gateway.setup.dns import Responder
         r = Responder(ip, addr[0], addr[1])
         try:
             r.open()

@@ -1,7 +1,7 @@
 """Home Assistant MQTT discovery for the gateway (loaded only while announcing).
 
 One device, identified by the board's chip id; its entities read the plain
-value topics the bridge publishes (gateway/values.py) and share the bridge's
+value topics the bridge publishes (gateway/integrations/values.py) and share the bridge's
 availability topic (the MQTT last will):
 
     homeassistant/<component>/dtu_gateway_<chip id>/<object id>/config
@@ -87,7 +87,7 @@ def device(chip_id, version, url, serial=""):
 
 def configs(chip_id, base, dev):
     """(topic, payload bytes) of every entity, one at a time (little RAM)."""
-    from gateway import values
+    from gateway.integrations import values
     node = node_id(chip_id)
 
     def common(obj, name):
