@@ -8,7 +8,7 @@ import gc
 import sys
 import time
 
-from board import load
+from board.current import load
 
 
 def _reset(board):

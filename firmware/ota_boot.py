@@ -6,7 +6,7 @@ break its own rollback; it stays small, since it stays in RAM.
 
 The board's filesystem (paths relative to the root, "/" on a board):
 
-    boot.py main.py ota_boot.mpy ota_swap.mpy   the loader files (each replaced by a rename)
+    boot.py main.py ota_boot.mpy ota_swap.mpy ota_layout.mpy   the loader files (each replaced by a rename)
     app/                  the app: board/ gateway/ lib/ www/ version.json ca.der
     ota/new/              a staged release: app/ + loader files + manifest.json
     ota/staged.json       written once everything in ota/new is verified
@@ -18,17 +18,9 @@ import json
 import os
 import sys
 
-APP = "app"
-NEW = "ota/new"
-OLD = "ota/old"
-BAD = "ota/bad"
-JOURNAL = "ota/journal.json"
-STAGED = "ota/staged.json"
-LAST = "ota/last.json"
-SAVED = OLD + "/.saved"
-LOADER = ("ota_swap.mpy", "ota_boot.mpy", "main.py", "boot.py")   # replaced in this order
-ROM_APP = "/rom/app"            # ESP8266: the app's code in a ROMFS image
-MAX_TRIAL_BOOTS = 1             # the next boot after an unconfirmed trial rolls back
+from ota_layout import APP, BAD, JOURNAL, NEW, OLD, ROM_APP, STAGED
+
+
 CONFIRM_WINDOW = 300            # s the new app has to confirm itself (board timer)
 
 STATE = None          # what boot() found: {"op": None|"trial"|"rolled back"|"error", ...}
@@ -103,13 +95,6 @@ def boot(root="/", fs=None):
     if STATE.get("op") == "trial":
         _arm_timer()
     return STATE
-
-
-def __getattr__(name):
-    # ota_boot.Loader: the journal's class, which lives in ota_swap
-    if name == "Loader":
-        return swap_module(ROOT or "/").Loader
-    raise AttributeError(name)
 
 
 def app_path(rel=""):

@@ -20,7 +20,7 @@ the boot code finds the loader files in ota/new or ota/old meanwhile.
 import json
 import os
 
-from ota_boot import APP, BAD, JOURNAL, LAST, LOADER, MAX_TRIAL_BOOTS, NEW, OLD, SAVED, STAGED
+from ota_layout import APP, BAD, JOURNAL, LAST, LOADER, MAX_TRIAL_BOOTS, NEW, OLD, SAVED, STAGED
 
 
 class Fs:
@@ -216,11 +216,6 @@ class Loader:
         self._done("rolled back", j, j.get("why") or why)
         for d in (BAD, OLD, NEW, STAGED):
             self.rmtree(d)
-
-    def paths(self):
-        """The folders to put in front of sys.path for the active app."""
-        from ota_boot import paths
-        return paths(self.root)
 
     def confirm(self):
         """The new app is healthy: keep it. False when nothing was on trial."""

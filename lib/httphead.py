@@ -18,11 +18,7 @@ MAX_HEADERS header lines. How large a head may be is the caller's cap.
 
 Pure and synchronous, for MicroPython and CPython alike; no Microdot.
 """
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MAX_HEADERS = const(32)
 MAX_METHOD = const(16)

@@ -15,11 +15,7 @@ json modules get wrong or differently:
 """
 import json
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MAX_DEPTH = const(8)
 _HEX = b"0123456789abcdefABCDEF"

@@ -20,11 +20,7 @@ Every malformed input raises DecodeError; nothing loops or allocates more than
 the input's own size.
 """
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 I32 = const(0)    # int32: negative values travel as 10-byte two's complement
 I64 = const(1)    # int64

@@ -179,5 +179,5 @@ class Gw:
         self.tz_off = 0
         self.safe_mode = {"active": False, "reason": ""}
 
-    def _tz_offset(self, now):
+    def tz_offset(self, now):
         return self.tz_off

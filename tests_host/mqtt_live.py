@@ -31,7 +31,7 @@ def main():
     rest = sys.argv[5:]
     for i in range(0, len(rest), 2):
         opts[rest[i]] = rest[i + 1]
-    sys.path.insert(0, root + "/lib")
+    sys.path[:0] = [root + "/lib", root + "/tools/host_shims"]   # micropython.const on CPython
     import asyncio
     from mqtt.client import MQTTClient
     from mqtt.tls import tls_context

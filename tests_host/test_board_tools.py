@@ -41,11 +41,11 @@ def test_every_board_has_every_field_and_the_documented_addresses():
         row = boards.get(name)
         assert set(row) == set(boards.FIELDS)
         assert row["heap"] in boards.HEAP_BYTES and row["wdt"] in ("hw", "soft")
-        assert row["ota"] in ("app", "firmware") and row["led_kind"] in ("low", "high", "rgb")
+        assert row["led_kind"] in ("low", "high", "rgb")
     addr = {n: boards.get(n)["flash_addr"] for n in boards.names()}
     assert addr == {"esp8266": 0x0, "esp32": 0x1000, "esp32s3": 0x0, "esp32c3": 0x0}
     assert boards.get("esp8266")["variant"] == "FLASH_2M_ROMFS" and boards.get("esp8266")["romfs"]
-    assert boards.get("esp32")["variant"] == "OTA" and boards.get("esp32")["ota"] == "firmware"
+    assert boards.get("esp32")["variant"] == "OTA"
     assert not boards.get("esp8266")["tls"] and boards.get("esp32")["tls"]
     with pytest.raises(KeyError):
         boards.get("esp32s2")
@@ -330,7 +330,7 @@ def test_romfs_image_builds_without_a_board_and_imports_under_micropython():
             "sys.path[:0] = ['/rom', '/rom/lib']\n"
             "try:\n"
             "    import ota_boot\n"
-            "    sys.path[:0] = ota_boot.Loader('/').paths()\n"
+            "    sys.path[:0] = ota_boot.paths('/')\n"
             "except ImportError:\n"
             "    pass\n"
             "import gateway.app, microdot, dtu.client\n"

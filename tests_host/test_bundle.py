@@ -18,10 +18,11 @@ from conftest import ROOT, micropython_bin
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
+import ota_layout  # noqa: E402  (the layout)
 import ota_boot  # noqa: E402
 import ota_swap  # noqa: E402
 from gateway.ota import names as ota_names  # noqa: E402
-from gateway.app import VERSION  # noqa: E402
+from gateway.version import VERSION  # noqa: E402
 
 EPOCH = "1700000000"
 
@@ -84,7 +85,7 @@ def test_layout_is_the_boards_filesystem(built):
     b = os.path.join(a, "bundle")
     paths = [p for p, _, _ in bundle.bundle_files(b)]
     for p in paths:
-        assert p in ota_boot.LOADER or p.startswith("app/"), p
+        assert p in ota_layout.LOADER or p.startswith("app/"), p
         assert len(p) <= 100
     assert read(os.path.join(b, "boot.py")) == read(os.path.join(ROOT, "firmware", "boot.py"))
     assert read(os.path.join(b, "main.py")) == read(os.path.join(ROOT, "firmware", "main.py"))

@@ -9,6 +9,7 @@ import pytest
 
 from dtu import schemas as s
 from gateway.link import scheduler as sc
+from gateway.link.commands import SetLimit
 from vdtu import VirtualRun, day_start
 
 DAY = day_start()            # 2024-06-17 00:00 UTC; the model's sun is up 06:00-20:00
@@ -75,7 +76,7 @@ def test_limit_requests_coalesced_and_applied_in_time():
         t = start + 600 + i * 23 * 60
         burst = [values[(i + k) % len(values)] for k in range(3)]
         for k, v in enumerate(burst):
-            run.clock.at(t + 2 * k, lambda v=v: run.gw.request_limit(v))
+            run.clock.at(t + 2 * k, lambda v=v: run.gw.command(SetLimit(v), "api"))
         bursts.append((t + 4, burst[-1]))
     applied = {}
 
@@ -114,7 +115,7 @@ def test_repeated_limit_is_not_resent():
     start = DAY + 9 * 3600
     run = VirtualRun(start, hours=1)
     for k in range(6):
-        run.clock.at(start + 100 + k * 300, lambda: run.gw.request_limit(70))
+        run.clock.at(start + 100 + k * 300, lambda: run.gw.command(SetLimit(70), "api"))
     run.run()
     try:
         assert counters(run)["limit_writes"] == 1
@@ -127,13 +128,13 @@ def test_repeated_limit_is_not_resent():
 def test_zero_switches_inverter_off_and_back_on():
     start = DAY + 11 * 3600
     run = VirtualRun(start, hours=1)
-    run.clock.at(start + 100, lambda: run.gw.request_limit(0))
+    run.clock.at(start + 100, lambda: run.gw.command(SetLimit(0), "api"))
     seen = {}
 
     def after_round():
         seen.setdefault(run.model.inverter.on, run.clock())
     run.after_round = after_round
-    run.clock.at(start + 1200, lambda: run.gw.request_limit(60))
+    run.clock.at(start + 1200, lambda: run.gw.command(SetLimit(60), "api"))
     run.run()
     try:
         assert_dtu_safe(run)
@@ -225,7 +226,7 @@ def test_encrypted_dtu_that_never_answers_getconfig():
     from the real-time data, and the silence is not taken for a hung DTU."""
     start = DAY + 9 * 3600
     run = VirtualRun(start, hours=2, encrypted=True, getconfig_silent=True)
-    run.clock.at(start + 900, lambda: run.gw.request_limit(65))
+    run.clock.at(start + 900, lambda: run.gw.command(SetLimit(65), "api"))
     run.run()
     try:
         assert_dtu_safe(run)

@@ -29,7 +29,7 @@ from proc_util import free_port, start, stop
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
-import ota_boot  # noqa: E402
+import ota_layout  # noqa: E402  (the layout)
 import ota_swap  # noqa: E402
 from gateway.ota import names as ota_names  # noqa: E402
 
@@ -58,7 +58,7 @@ def files_of(root):
     """{path: sha256} of the app and the loader files on a 'board'."""
     out = {}
     for path, _, h in bundle.bundle_files(root):
-        if path.startswith("app/") or path in ota_boot.LOADER:
+        if path.startswith("app/") or path in ota_layout.LOADER:
             out[path] = h
     return out
 
@@ -197,7 +197,7 @@ def test_up_to_date_and_etag(tmp_path, rel, gh):
 def untouched(r):
     assert r.files() == r.rel["old_files"]
     ld = ota_swap.Loader(r.fs)
-    assert ld.journal() is None and not ld.exists(ota_boot.NEW) and not ld.exists(ota_boot.STAGED)
+    assert ld.journal() is None and not ld.exists(ota_layout.NEW) and not ld.exists(ota_layout.STAGED)
 
 
 @pytest.mark.parametrize("fault, text", [
@@ -373,7 +373,7 @@ def test_power_cut_at_every_step_of_the_real_swap(tmp_path, rel):
         shutil.copytree(os.path.join(rel["old"], "bundle"), root, copy_function=os.link)
         shutil.copytree(os.path.join(rel["new"], "bundle"), os.path.join(root, "ota", "new"),
                         copy_function=os.link)
-        with open(os.path.join(root, ota_boot.STAGED), "w") as f:
+        with open(os.path.join(root, ota_layout.STAGED), "w") as f:
             f.write('{"version": "0.2.0"}')
 
     def steps(fs):
@@ -651,7 +651,7 @@ sys.path[:0] = %r
 import gateway.ota.feature
 print(gateway.ota.feature.FROZEN, "frozen_app" in sys.modules)
 """
-    paths = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib")]
+    paths = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools", "host_shims")]
     for extra, want in (([], "False False"), ([str(tmp_path / "m_modules")], "True False")):
         r = subprocess.run([exe, "-c", script % (extra + paths)], cwd=str(tmp_path),
                            capture_output=True, text=True, timeout=60)

@@ -11,6 +11,8 @@ import hashlib
 import os
 import unittest
 
+import ota_layout
+
 import ota_boot
 import ota_swap
 
@@ -78,7 +80,7 @@ def tree(root):
                 out[rel] = f.read()
     if isdir(root + "/app"):
         walk("app")
-    for name in ota_boot.LOADER:
+    for name in ota_layout.LOADER:
         try:
             with open(root + "/" + name, "rb") as f:
                 out[name] = f.read()
@@ -243,7 +245,7 @@ class Base(unittest.TestCase):
         staged(self.root)
 
     def journal(self):
-        return loader(self.root).read_json(ota_boot.JOURNAL)
+        return loader(self.root).read_json(ota_layout.JOURNAL)
 
     def complete(self, msg=""):
         t = tree(self.root)
@@ -268,7 +270,7 @@ class TestSteps(Base):
         self.assertTrue(ld.confirm())
         self.assertIsNone(self.journal())
         self.assertFalse(isdir(self.root + "/ota/old"))
-        self.assertEqual(ld.read_json(ota_boot.LAST)["result"], "ok")
+        self.assertEqual(ld.read_json(ota_layout.LAST)["result"], "ok")
         self.assertEqual(ld.recover(), {"op": None})
         self.assertEqual(tree(self.root), NEW)
 
@@ -281,7 +283,7 @@ class TestSteps(Base):
         st = ld.recover()                 # the new app never confirmed
         self.assertEqual(st["op"], "rolled back")
         self.assertEqual(tree(self.root), OLD)
-        last = ld.read_json(ota_boot.LAST)
+        last = ld.read_json(ota_layout.LAST)
         self.assertEqual((last["result"], last["version"], last["from"]), ("rolled back", "2.0.0", "1.0.0"))
         self.assertFalse(ld.confirm())
         for d in ("ota/old", "ota/new", "ota/bad"):
@@ -294,7 +296,7 @@ class TestSteps(Base):
         j = ld.recover()
         ld.rollback(j, "not healthy")
         self.assertEqual(tree(self.root), OLD)
-        self.assertEqual(ld.read_json(ota_boot.LAST)["why"], "not healthy")
+        self.assertEqual(ld.read_json(ota_layout.LAST)["why"], "not healthy")
 
     def test_arm_needs_a_complete_staging(self):
         rmtree(self.root)
@@ -308,7 +310,7 @@ class TestSteps(Base):
     def test_unknown_or_corrupt_journal_leaves_the_app(self):
         for text in ('{"op": "dance"}', "{not json", ""):
             self.fresh()
-            with open(self.root + "/" + ota_boot.JOURNAL, "w") as f:
+            with open(self.root + "/" + ota_layout.JOURNAL, "w") as f:
                 f.write(text)
             st = loader(self.root).recover()
             self.assertEqual(st["op"], None)

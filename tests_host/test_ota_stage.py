@@ -14,6 +14,8 @@ import json
 import os
 import unittest
 
+import ota_layout
+
 import ota_boot
 import ota_swap
 from gateway.ota import names as ota_names
@@ -108,7 +110,7 @@ class Base(unittest.TestCase):
             self.stage(data, **kw)
         self.assertIn(text, str(cm.exception))
         self.assertFalse(self.ld.exists("ota/new"))
-        self.assertFalse(self.ld.exists(ota_boot.STAGED))
+        self.assertFalse(self.ld.exists(ota_layout.STAGED))
 
 
 class TestStager(Base):
@@ -119,7 +121,7 @@ class TestStager(Base):
                               manifest_sha256=sha(man), board="host", mp_version=(1, 28, 0))
             self.assertEqual(head["version"], "2.0.0")
             self.assertEqual(self.staged_files(), dict(FILES))
-            staged = self.ld.read_json(ota_boot.STAGED)
+            staged = self.ld.read_json(ota_layout.STAGED)
             self.assertEqual((staged["version"], staged["files"]), ("2.0.0", len(FILES)))
 
     def test_tampered_file(self):

@@ -202,7 +202,7 @@ def run_main(monkeypatch, board, outcome):
     gateway's run() ends with `outcome` (an exception, or None to return).
     -> (SystemExit code of machine.reset() or None, the fake gateway)."""
     import types
-    fake_board = types.ModuleType("board")
+    fake_board = types.ModuleType("board.current")
     fake_board.load = lambda: board
     made = []
 
@@ -225,7 +225,7 @@ def run_main(monkeypatch, board, outcome):
     def reset():
         raise SystemExit(99)
     fake_machine.reset = reset
-    monkeypatch.setitem(sys.modules, "board", fake_board)
+    monkeypatch.setitem(sys.modules, "board.current", fake_board)
     monkeypatch.setitem(sys.modules, "gateway.app", fake_app)
     monkeypatch.setitem(sys.modules, "machine", fake_machine)
     monkeypatch.setattr("time.sleep", lambda s: None)

@@ -42,7 +42,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "firmware")]
+sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools", "host_shims")]
 from proc_util import free_port, start, stop  # noqa: E402
 PY = sys.executable
 OUT = os.path.join(ROOT, "build", "bench_memory")

@@ -84,7 +84,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests_host"), os.path.join(ROOT, "firmware")]
+sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests_host"), os.path.join(ROOT, "firmware"),
+                 os.path.join(ROOT, "tools", "host_shims")]
 
 
 def micropython():

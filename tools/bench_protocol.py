@@ -15,7 +15,7 @@ try:
     ROOT = BENCH_ROOT  # noqa: F821 - set by tools/bench_wasm.mjs (no sys.argv there)
 except NameError:
     ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
-sys.path[:0] = [ROOT + "/lib", ROOT]
+sys.path[:0] = [ROOT + "/lib", ROOT, ROOT + "/tools/host_shims"]
 
 try:
     _ticks = time.ticks_us

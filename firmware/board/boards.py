@@ -17,8 +17,6 @@ until a row is asked for):
     led_kind    "low" (lit when the pin is 0), "high", "rgb" (a WS2812 pixel)
     tls         True when HTTPS with certificate checks is possible (mbedTLS);
                 ESP8266's axTLS has no ECDHE and no validation
-    ota         "firmware": image OTA with rollback (esp32.Partition, two
-                slots in the OTA variant); "app": only the app's files
     heap        "small" (~38 KiB MicroPython heap, 30-35 KB free after boot),
                 "medium" (~110 KB), "large" (several hundred KB)
     romfs       True when the stock image has a ROMFS partition for the code
@@ -37,17 +35,17 @@ other boards differ, see README "Boards".
 """
 
 FIELDS = ("name", "chip", "image", "variant", "flash_addr", "button", "led", "led_kind",
-          "tls", "ota", "heap", "romfs", "wdt", "http")
+          "tls", "heap", "romfs", "wdt", "http")
 
 BOARDS = (
     ("esp8266", "esp8266", "ESP8266_GENERIC", "FLASH_2M_ROMFS", 0x0, 0, 2, "low",
-     False, "app", "small", True, "soft", (2, 2)),
+     False, "small", True, "soft", (2, 2)),
     ("esp32", "esp32", "ESP32_GENERIC", "OTA", 0x1000, 0, 2, "high",
-     True, "firmware", "medium", False, "hw", (4, 4)),
+     True, "medium", False, "hw", (4, 4)),
     ("esp32s3", "esp32s3", "ESP32_GENERIC_S3", "", 0x0, 0, 48, "rgb",
-     True, "app", "large", False, "hw", (6, 6)),
+     True, "large", False, "hw", (6, 6)),
     ("esp32c3", "esp32c3", "ESP32_GENERIC_C3", "", 0x0, 9, 8, "rgb",
-     True, "app", "medium", False, "hw", (4, 4)),
+     True, "medium", False, "hw", (4, 4)),
 )
 
 # Heap sizes (bytes) the memory budget is checked against: the whole

@@ -7,12 +7,11 @@ from dtu.client import AP_IP, DtuClient
 from gateway import tz
 from gateway.link.dtu_link import DtuLink
 from gateway.events import Events
+from gateway.version import VERSION
 from gateway.link.scheduler import Scheduler
 from gateway.settings import Settings
 from gateway.state import LiveState
 
-VERSION = "0.1.0"
-VERSION_DATE = "2026-11-21"
 _MICROPYTHON = sys.implementation.name == "micropython"
 
 
@@ -62,7 +61,9 @@ class Gateway:
                             on_round=self._after_round, on_dtu_time=self._dtu_time)
         self._apply_settings()
         self.settings.on_change(self._settings_changed)
-        self.state.render(board.time(), self._tz_offset(board.time()), self.sched)
+        self.state.render(board.time(), self.tz_offset(board.time()), self.sched)
+        # the features that others ask for by name, set by their attach() (None: not running)
+        self.wifi_manager = self.auth = self.ota = None
         self.features = []
         for mod in feature_modules():
             if self.safe_mode["active"] and mod.__name__ not in SAFE_FEATURES:
@@ -117,13 +118,21 @@ class Gateway:
         self.link.wake()
         self.each_feature("settings_changed", changed)
 
-    def _tz_offset(self, now):
+    def tz_offset(self, now):
+        """Seconds east of UTC at Unix time `now` in the configured time zone."""
         return tz.offset(self._tz, now)
 
     # ---- DTU ------------------------------------------------------------------
 
-    def request_limit(self, percent):
-        queued = self.sched.request_limit(percent, self.board.time())
+    def command(self, cmd, source):
+        """The one way a command (gateway.link.commands: SetLimit, RebootDtu,
+        RestartInverter) reaches the DTU, whoever asks (`source`: "api",
+        "mqtt", "openhab"): queued with the scheduler, which spaces and
+        coalesces the writes; logged; the link woken to plan at once.
+        Returns what was queued (a limit: the percent the DTU will get)."""
+        queued = cmd.queue(self.sched, self.board.time())
+        self.events.add(source, cmd.text(queued), persist=cmd.persist)
+        self.link.wake()
         self._render()
         return queued
 
@@ -133,11 +142,11 @@ class Gateway:
 
     def data_now(self):
         now = self.board.time()
-        return self.state.current(now, self._tz_offset(now))
+        return self.state.current(now, self.tz_offset(now))
 
     def _render(self):
         now = self.board.time()
-        self.state.render(now, self._tz_offset(now), self.sched)
+        self.state.render(now, self.tz_offset(now), self.sched)
 
     def _after_round(self, link):
         for level, kind, msg in self.sched.take_notes():
@@ -162,7 +171,7 @@ class Gateway:
         g = self.settings.get
         b = self.board
         wifi = b.wifi
-        wm = getattr(self, "wifi_manager", None)
+        wm = self.wifi_manager
         nets = wm.found() if wm is not None else []      # the last scan: scanning blocks
         return {
             "chipid": int(b.chip_id(), 16),            # a number, as in the seed
@@ -205,6 +214,6 @@ class Gateway:
         self.link.wake()
         self.each_feature("stop")
         self.events.flush(force=True)
-        api = getattr(self, "api", None)
+        api = self.api
         if api is not None:
             api.shutdown()

@@ -16,11 +16,7 @@ import json
 
 from gateway import fsutil, tz
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-    def const(x):
-        return x
+from micropython import const
 
 _COALESCE = const(4)  # how many of the newest entries a repeat may fold into
 

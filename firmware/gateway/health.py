@@ -14,11 +14,7 @@ boards), no wall clock (it jumps when NTP sets it).
 """
 from gateway.mono import ticks_diff, ticks_ms
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 # s added to the link's own wait: one round (bounded by the client's timeouts)
 # or a visit to the DTU's access point fits in it

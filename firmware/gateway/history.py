@@ -17,11 +17,7 @@ The body is streamed in small pieces (no 2 KB string on the board's heap).
 """
 from array import array
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 NO_DATA = const(-32768)
 STEP = const(300)
@@ -94,7 +90,7 @@ class History:
         if st.readings is None or not st.last_ok or st.last_ok == self._last_ok:
             return              # no answer this round: the slot keeps what it has
         self._last_ok = st.last_ok
-        self.add(st.last_ok, st.readings["grid"]["p"], self.gw._tz_offset(st.last_ok))
+        self.add(st.last_ok, st.readings["grid"]["p"], self.gw.tz_offset(st.last_ok))
 
     def routes(self, app):
         from microdot import Response
@@ -103,7 +99,7 @@ class History:
         @app.get("/api/history")
         async def history(req):
             now = gw.board.time()
-            return Response(self.chunks(now, gw._tz_offset(now)), 200,
+            return Response(self.chunks(now, gw.tz_offset(now)), 200,
                             {"Content-Type": "application/json", "Cache-Control": "no-store"})
 
 

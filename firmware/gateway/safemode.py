@@ -20,11 +20,7 @@ Everything here is plain file I/O: it must work on a board that crashes.
 """
 import json
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 LIMIT = const(3)            # crashes in a row -> safe mode
 STABLE_AFTER = const(300)   # s healthy before a run counts as stable

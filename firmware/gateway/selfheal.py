@@ -21,11 +21,7 @@ import gc
 
 from gateway import health, safemode
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 SAFE_MODE = True              # runs in safe mode too (gateway.app)
 WDT_TIMEOUT_MS = 60000        # blocking calls (DNS, TLS handshakes, scans) stay well below
@@ -95,7 +91,7 @@ class SelfHeal:
             self._fail_since = now
 
     def _serving(self, now):
-        api = getattr(self.gw, "api", None)
+        api = self.gw.api
         if api is None or api.server is None:   # not listening (yet)
             return self._s(now) < START_GRACE
         return api.serving()

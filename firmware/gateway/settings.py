@@ -25,6 +25,7 @@ Later features add their keys (mqtt.*, openhab.*, ota.*) as rows here.
 import json
 
 from gateway import fsutil, tz
+from gateway.link.scheduler import SAFE_INTERVAL   # below it a warning: polling faster disturbs the cloud upload
 
 SCHEMA = (
     ("wifi.ssid", "s", "", 0, 32, False),
@@ -61,9 +62,6 @@ SCHEMA = (
 )
 
 _MISSING = object()
-
-# Polling the DTU faster than this disturbs its own cloud upload.
-MIN_SAFE_INTERVAL = 31
 
 
 class SettingsError(ValueError):
@@ -258,9 +256,9 @@ class Settings:
         starts with the key it is about)."""
         w = []
         v = self._v
-        if v["dtu.interval"] < MIN_SAFE_INTERVAL:
+        if v["dtu.interval"] < SAFE_INTERVAL:
             w.append("dtu.interval %d s is under %d s: polling this often can disturb the DTU's "
-                     "cloud upload; use it for testing only" % (v["dtu.interval"], MIN_SAFE_INTERVAL))
+                     "cloud upload; use it for testing only" % (v["dtu.interval"], SAFE_INTERVAL))
         if v["dtu.via"] == "ap" and not v["dtu.ap_ssid"]:
             w.append("dtu.ap_ssid is empty but dtu.via is 'ap'")
         return w

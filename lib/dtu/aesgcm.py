@@ -30,11 +30,7 @@ from array import array
 
 from cryptolib import aes
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 TAG_LEN = const(16)
 NONCE_LEN = const(12)

@@ -8,11 +8,7 @@ hoymiles-wifi's descriptors by tests_host/test_oracle_schemas.py).
 """
 from dtu.schemas import GetConfigResDTO  # noqa: F401 - the request (small) lives in schemas.py
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 # proto_min's kinds as compile-time constants (see schemas.py for why).
 _I32 = const(0)

@@ -14,11 +14,7 @@ is read by its length field, never by one fixed-size read: replies arrive in
 pieces and can exceed 1 KB.
 """
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 HEADER_LEN = const(10)
 MAC_LEN = const(16)

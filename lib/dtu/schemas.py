@@ -8,11 +8,7 @@ tests_host/test_oracle_schemas.py; fields a gateway never reads (meters,
 repeaters, three-phase inverters, storage) are left out and skipped on decode.
 GetConfig/SetConfig live in config_schemas.py: they are big and rarely used.
 """
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 # proto_min's kinds, repeated here as compile-time constants so that mpy-cross
 # turns each schema into one constant tuple (in flash with ROMFS/frozen code)

@@ -20,11 +20,7 @@ anything that breaks the rules raises MqttProtocolError (the connection must
 then be closed), a refused CONNECT raises MqttRefused. This client never
 uses QoS 2, so PUBREC/PUBREL/PUBCOMP from a broker are protocol errors too.
 """
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 CONNECT = const(1)
 CONNACK = const(2)

@@ -9,7 +9,7 @@ Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
     inverter/{limit,limit_set,uptodate,active}, dtu/{connection,error}
                                      when they change
 Commands (subscribed with QoS 1):
-    set/power_limit       0..100     -> gw.request_limit(), like POST /api/power-limit
+    set/power_limit       0..100     -> gw.command(SetLimit), like POST /api/power-limit
     set/dtu_reboot        PRESS      -> gw.sched.request_reboot()
     set/inverter_restart  PRESS      -> gw.sched.request_restart()
 so every DTU rule of the scheduler applies to them. Retained command messages
@@ -195,7 +195,7 @@ class MqttBridge:
 
     def _url(self):
         gw = self.gw
-        api = getattr(gw, "api", None)          # set once the web server starts
+        api = gw.api          # set once the web server starts
         port = api.port if api is not None and api.port else 80
         ip = gw.board.wifi.ip()
         return "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
@@ -208,7 +208,7 @@ class MqttBridge:
             from gateway.integrations import mqtt_ha
             chip = gw.board.chip_id()
             if gw.settings.get("mqtt.ha_discovery"):
-                from gateway.app import VERSION
+                from gateway.version import VERSION
                 dev = mqtt_ha.device(chip, VERSION, self._url(), gw.state.dtu_serial)
                 items = mqtt_ha.configs(chip, self.base, dev)
             else:
@@ -274,22 +274,19 @@ class MqttBridge:
             gw.events.add("mqtt", "ignored a retained command on " + topic, "warn")
             return
         from gateway.integrations import values
+        from gateway.link import commands
         try:
             text = str(payload, "utf-8").strip()
             if cmd == "power_limit":
-                gw.request_limit(values.parse_limit(text))
+                command = commands.SetLimit(values.parse_limit(text))
             elif cmd == "dtu_reboot" or cmd == "inverter_restart":
                 if text.upper() not in ("PRESS", "1", "ON", "TRUE"):
                     raise ValueError("payload must be PRESS")
-                if cmd == "dtu_reboot":
-                    gw.sched.request_reboot()
-                else:
-                    gw.sched.request_restart()
-                gw.events.add("mqtt", cmd + " requested", persist=True)
+                command = commands.RebootDtu() if cmd == "dtu_reboot" else commands.RestartInverter()
             else:
                 raise ValueError("unknown command")
         except (ValueError, UnicodeError) as e:
             gw.events.add("mqtt", "refused %s %r: %s" % (cmd, bytes(payload[:20]), e), "warn")
             return
-        gw.link.wake()
+        gw.command(command, "mqtt")
         self._publish(False)   # limit_set at once, for the slider that sent it

@@ -6,6 +6,8 @@ Numbers are rounded as in /api/data (2 decimals, energy 3) without trailing
 zeros; limit and state values mirror /api/data's pLim, pLimSet, uptodate,
 active, dtuConnState and dtuErrorState (as words).
 """
+from gateway.link.commands import percent
+
 
 CONN_WORDS = ("offline", "connected", "cloud_pause", "reconnecting", "dtu_reboot",
               "connect_error", "stopped", "inverter_reboot")
@@ -67,6 +69,10 @@ def parse_limit(text):
     if t.endswith("%"):
         t = t[:-1].strip()
     v = float(t)  # ValueError for words such as NULL or UNDEF
-    if v != v or v < 0 or v > 100 or v != int(v):
+    try:
+        n = int(v)    # ValueError for nan
+    except OverflowError:
+        n = None      # inf
+    if n != v:
         raise ValueError("limit must be a whole number 0..100")
-    return int(v)
+    return percent(n)

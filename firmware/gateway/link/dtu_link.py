@@ -33,6 +33,8 @@ class DtuLink:
         self._shown = None                # clock() when on_round (render) was last called
         self.rescue = None                # async rescue(link): the last rung (gateway.link.rescue)
         self.dtu_ap = None                # (ssid, password) of the DTU's own AP, from GetConfig
+        # nothing sets this yet, so the scheduler's check of the DTU's clock against ours stays off
+        self.clock_trusted = False
         self._wake = asyncio.Event()
 
     def wake(self):
@@ -53,7 +55,7 @@ class DtuLink:
                 await self._pass()
             except Exception as e:  # a MemoryError while the heap is short, say: the link goes on
                 try:
-                    self.sched._note("link", "link loop: %r" % (e,), "error")
+                    self.sched.note("link", "link loop: %r" % (e,), "error")
                     await self.sleep(1)
                 except Exception:  # noqa: S110 - still short: the next pass tries again
                     pass
@@ -90,7 +92,7 @@ class DtuLink:
         try:
             await self.round()
         except Exception as e:  # MemoryError, a bug: log it, keep polling
-            self.sched._note("link", "round failed: %r" % (e,), "error")
+            self.sched.note("link", "round failed: %r" % (e,), "error")
             try:
                 if self.on_round:
                     self.on_round(self)
@@ -135,7 +137,7 @@ class DtuLink:
             self.state.poll_errors += 1
             if isinstance(e, DtuTimeout):
                 self.state.timeouts += 1
-            sched._note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
+            sched.note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
         finally:
             client.timeout = client.connect_timeout = timeout
             await client.close()
@@ -144,7 +146,7 @@ class DtuLink:
         if ok:
             st.polls += 1
             sched.round_done(self.clock(), True, st.dtu_time, limit, st.signature(), st.daylight(),
-                             clock_trusted=getattr(self, "clock_trusted", False))
+                             clock_trusted=self.clock_trusted)
         else:
             sched.round_done(self.clock(), False)
         if self.on_round:

@@ -10,50 +10,13 @@ SetConfig makes the DTU rejoin the WiFi, which ends a hang. Every step is in
 the event log. Loaded only when needed.
 """
 from dtu.client import DtuError
-from gateway.setup.wifi_manager import _REASONS, JOIN_TIMEOUT
 
 TIMEOUT = 10        # s per DTU request while on its AP
 
 
-async def _wait_join(wm, timeout):
-    w = wm.wifi
-    t0 = wm.clock()
-    while wm.clock() - t0 < timeout:
-        s = w.status()
-        if s == "connected":
-            return True
-        if s in _REASONS:
-            return False
-        await wm.sleep(0.5)
-    return False
-
-
-async def visit(wm, ssid, password, timeout=JOIN_TIMEOUT):
-    """Leave the current network and join (ssid, password): True when joined.
-    The WiFi manager's state machine stands aside meanwhile ("visiting")."""
-    wm.state = "visiting"
-    wm.step(wm.clock())              # tells the scheduler the network is gone
-    w = wm.wifi
-    w.disconnect()
-    w.connect(ssid, password)
-    ok = await _wait_join(wm, timeout)
-    if not ok:
-        w.disconnect()
-    return ok
-
-
-async def come_back(wm, timeout=JOIN_TIMEOUT):
-    """After visit(): rejoin the configured network; the state machine takes
-    over again (and opens our AP if that fails). True when joined again."""
-    wm.wifi.disconnect()
-    wm.state = "off"                 # step() starts a join to the target
-    wm.step(wm.clock())
-    ok = await _wait_join(wm, timeout)
-    wm.step(wm.clock())
-    return ok
-
-
 async def run(gw, wm, link):
+    """The visit; `wm` is the WiFi manager (gateway.setup.wifi_manager), which
+    lends its station and brings it back."""
     sched, client, ev = gw.sched, gw.client, gw.events
     home_ssid, home_pw = gw.settings.get("wifi.ssid"), gw.settings.get("wifi.password")
     ap = wm.dtu_ap()
@@ -66,7 +29,7 @@ async def run(gw, wm, link):
     ev.add("rescue", "DTU silent on the LAN: joining its access point %s" % ap[0], "warn", persist=True)
     timeout = client.timeout
     try:
-        if await visit(wm, ap[0], ap[1]):
+        if await wm.visit(ap[0], ap[1]):
             await client.close()
             gw.dtu_visit = True           # the Gateway points the client at the DTU's AP address
             gw.apply_dtu_target()
@@ -85,7 +48,7 @@ async def run(gw, wm, link):
         gw.dtu_visit = False
         gw.apply_dtu_target()
         client.timeout = timeout
-        back = await come_back(wm)
+        back = await wm.come_back()
     sched.rescue_done(link.clock(), ok)
     ev.add("rescue", "%s; %s %s" % (
         "home WiFi credentials re-sent, the DTU rejoins" if ok else "DTU not reached",

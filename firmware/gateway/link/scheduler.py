@@ -28,11 +28,7 @@ state: it does no I/O and never reads a clock, so a test can run a whole
 simulated day in seconds against the simulator's rules.
 """
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MIN_WRITE_GAP = const(31)      # s between two writes of any kind
 SAFE_INTERVAL = const(31)      # the proven-safe round spacing; less only for testing
@@ -141,7 +137,7 @@ class Scheduler:
         self.cloud_seconds = cloud_seconds
         self.cloud_schedule = cloud_schedule
 
-    def _note(self, kind, msg, level="info"):
+    def note(self, kind, msg, level="info"):
         self.notes.append((level, kind, msg))
 
     def take_notes(self):
@@ -149,14 +145,12 @@ class Scheduler:
         self.notes = []
         return n
 
-    # ---- wishes from the API, MQTT, ... -------------------------------------
+    # ---- wishes: the commands of gateway.link.commands, through Gateway.command() ----
 
     def request_limit(self, percent, now):
-        """Queue a power limit in percent; 0 switches the inverter off, 1 is
-        raised to 2 (the inverter's minimum). Returns the queued value."""
-        percent = int(percent)
-        if percent < 0 or percent > 100:
-            raise ValueError("limit must be 0..100")
+        """Queue a power limit in percent (0..100, checked by the command);
+        0 switches the inverter off, 1 is raised to 2 (the inverter's
+        minimum). Returns the queued value."""
         if self.wish_since is None:
             self.wish_since = now
         self.wish_changed = now
@@ -166,7 +160,6 @@ class Scheduler:
             percent = max(percent, 2)
             self.want_power = True
             self.want_limit = percent
-        self._note("limit", "limit %d %% requested" % percent)
         return percent
 
     def request_restart(self):
@@ -290,7 +283,7 @@ class Scheduler:
         elif what == "restart":
             self.want_restart = False
             self.conn = CONN_INV_REBOOT
-        self._note("write", "%s %s sent" % (what, "" if value is None else value))
+        self.note("write", "%s %s sent" % (what, "" if value is None else value))
 
     def confirmed(self, ok=True):
         """A confirmation (CommandStatus) came back for the pending write."""
@@ -311,14 +304,14 @@ class Scheduler:
             self.inverter_on = True
         self.sent.pop(what, None)
         self.pending = None
-        self._note("write", "%s %s applied" % (what, "" if value is None else value))
+        self.note("write", "%s %s applied" % (what, "" if value is None else value))
 
     def config_result(self, now, limit=None, silent=False):
         """GetConfig answered (with the DTU's limit in percent) or stayed silent."""
         self.last_config = now
         if silent:
             self.config_supported = False
-            self._note("config", "GetConfig unanswered: limit read from real-time data")
+            self.note("config", "GetConfig unanswered: limit read from real-time data")
         elif limit is not None:
             self.dtu_limit = limit
 
@@ -334,12 +327,12 @@ class Scheduler:
             else:
                 self.pending = p[:5] + (p[5] + 1,)
                 if self.pending[5] > CONFIRM_ROUNDS + 1:
-                    self._note("write", "%s %s not confirmed" % (p[0], p[1]), "warn")
+                    self.note("write", "%s %s not confirmed" % (p[0], p[1]), "warn")
                     self.pending = None
         if not ok:
             return self._failed(now)
         if self.failures:
-            self._note("dtu", "answering again after %d failed rounds" % self.failures)
+            self.note("dtu", "answering again after %d failed rounds" % self.failures)
         self.failures = 0
         self.fail_since = None
         self.last_ok = now
@@ -374,7 +367,7 @@ class Scheduler:
         self.conn = CONN_RECONNECTING if self.failures < 3 else CONN_ERROR
         if self.last_ok is None or now - self.last_ok >= LONG_SILENCE:
             self.error = ERR_NO_ANSWER
-        self._note("dtu", "no answer (%d in a row), next try in %d s" % (self.failures, self.gap()),
+        self.note("dtu", "no answer (%d in a row), next try in %d s" % (self.failures, self.gap()),
                    "warn")
         self._rescue_rule(now)
 
@@ -386,7 +379,7 @@ class Scheduler:
         if self.last_rescue is not None and now - self.last_rescue < RESCUE_EVERY:
             return
         self.want_rescue = True
-        self._note("recovery", "DTU silent for %d min: re-sending the WiFi credentials "
+        self.note("recovery", "DTU silent for %d min: re-sending the WiFi credentials "
                    "through its access point" % ((now - self.fail_since) // 60), "warn")
 
     def rescue_done(self, now, ok):
@@ -400,7 +393,7 @@ class Scheduler:
             self.conn = CONN_DTU_REBOOT
             self.failures = min(self.failures, 1)   # poll at the interval again
             self.recoveries += 1
-        self._note("recovery", "WiFi credentials re-sent through the DTU's access point" if ok
+        self.note("recovery", "WiFi credentials re-sent through the DTU's access point" if ok
                    else "visit to the DTU's access point failed", "info" if ok else "warn")
 
     def _recover(self, now, why):
@@ -409,4 +402,4 @@ class Scheduler:
         self.want_reboot = True
         self.recoveries += 1
         self.ts_same = self.sig_same = 0
-        self._note("recovery", why + ": rebooting the DTU", "warn")
+        self.note("recovery", why + ": rebooting the DTU", "warn")

@@ -6,7 +6,6 @@ import asyncio
 
 from gateway.web.httpd import error, json_body, json_response
 from gateway.mono import mono
-from gateway.ota.feature import MAX_UPLOAD
 
 _HEX = "0123456789abcdef"
 
@@ -15,7 +14,7 @@ def _locked(o, install=False):
     gw = o.gw
     # gateway.web.auth's guard runs first for every POST under /api/; without it
     # a set admin password must still not be bypassed
-    if getattr(gw, "auth", None) is None and gw.settings.get("admin.password"):
+    if gw.auth is None and gw.settings.get("admin.password"):
         return error(503, "access control is not available")
     if o.busy:
         return json_response({"error": "busy: " + o.state, "state": o.state}, 409)
@@ -80,11 +79,9 @@ async def upload(o, req):
     refused = _locked(o, install=True)
     if refused:
         return refused
-    n = req.content_length
+    n = req.content_length     # over MAX_UPLOAD: the door (gateway.web.httpd, body_limits) said 413
     if not n:
         return error(411, "send the archive as the body, with a Content-Length")
-    if n > MAX_UPLOAD:
-        return error(413, "body larger than %d bytes" % MAX_UPLOAD)
     sha = req.args.get("sha256")
     if sha is not None:
         sha = sha.lower()
@@ -130,7 +127,7 @@ async def reboot_soon(o):
 def healthy(gw):
     """The web server listens, the DTU link's loop runs, and no part of the
     app has broken its heartbeat promise (gateway.health)."""
-    api = getattr(gw, "api", None)
+    api = gw.api
     if api is None or getattr(api, "server", None) is None or not gw.link.running:
         return False
     try:
@@ -144,6 +141,7 @@ async def trial(o):
     """The new app on trial: confirm once healthy for confirm_stable s;
     roll back and reboot when that has not happened within confirm_window."""
     import ota_boot
+    import ota_layout
     start = since = mono()
     while o.running:
         now = mono()
@@ -152,7 +150,7 @@ async def trial(o):
         elif now - since >= o.confirm_stable:
             o.loader.confirm()
             ota_boot.disarm()
-            o.trial, o.last = False, o.loader.read_json(ota_boot.LAST)
+            o.trial, o.last = False, o.loader.read_json(ota_layout.LAST)
             o.gw.events.add("ota", "updated to %s: healthy, kept" % o.installed["version"], persist=True)
             return
         if now - start > o.confirm_window:

@@ -189,8 +189,6 @@ async def check(o):
     was = o.best["version"] if o.best and o.available else None
     o.rel, o.snap, o.best = rel, snap, best
     o.checked = int(o.gw.board.time())
-    from gateway.ota.feature import CHECK_EVERY
-    o.next_check = mono() + CHECK_EVERY
     why = compatible(o, best["info"]) if best else None
     o.available = best is not None and why is None and names.newer(best["version"], o.installed["version"])
     o.state = "available" if o.available else "idle"

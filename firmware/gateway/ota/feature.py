@@ -18,14 +18,12 @@ and the rollback are done by the loader (ota_boot, ota_swap) at the next boot.
 import asyncio
 import sys
 
+import ota_layout
+
 import ota_boot
 from gateway.mono import mono
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-    def const(x):
-        return x
+from micropython import const
 
 CHECK_EVERY = const(43200)         # s between checks (12 h)
 RETRY_AFTER_ERROR = const(3600)
@@ -78,13 +76,13 @@ class Ota:
         self.busy = False
         self.running = True
         self._wake = asyncio.Event()
-        v = ota_boot.read_json(self.root + ota_boot.APP + "/version.json") if self.can_apply else None
+        v = ota_boot.read_json(self.root + ota_layout.APP + "/version.json") if self.can_apply else None
         if v is None or not isinstance(v.get("version"), str):
-            from gateway.app import VERSION, VERSION_DATE
+            from gateway.version import VERSION, VERSION_DATE
             v = {"version": VERSION, "date": VERSION_DATE}
         self.installed = {"version": v["version"], "date": v.get("date", ""), "channel": v.get("channel", "")}
-        self.last = last = ota_boot.read_json(self.root + ota_boot.LAST)
-        j = ota_boot.read_json(self.root + ota_boot.JOURNAL)
+        self.last = last = ota_boot.read_json(self.root + ota_layout.LAST)
+        j = ota_boot.read_json(self.root + ota_layout.JOURNAL)
         self.trial = bool(j and j.get("op") == "trial")
         if self.trial:
             self.state = "applied"
@@ -97,7 +95,7 @@ class Ota:
             last["shown"] = True
             try:
                 import json
-                self.loader.write(ota_boot.LAST, json.dumps(last))
+                self.loader.write(ota_layout.LAST, json.dumps(last))
             except OSError:
                 pass
 
@@ -165,6 +163,7 @@ class Ota:
         try:
             from gateway.ota import check as ota_check
             await ota_check.check(self)
+            self.next_check = mono() + CHECK_EVERY
         except Exception as e:  # every failure ends in "error", never in a dead task
             self.fail(e)
             self.next_check = mono() + RETRY_AFTER_ERROR
@@ -238,10 +237,10 @@ class Ota:
 
 def firmware_info(gw):
     """/api/info's "firmware" object (placeholders when OTA is not attached)."""
-    o = getattr(gw, "ota", None)
+    o = gw.ota
     if o is not None:
         return o.firmware()
-    from gateway.app import VERSION, VERSION_DATE
+    from gateway.version import VERSION, VERSION_DATE
     return {"version": VERSION, "versiondate": VERSION_DATE, "versionServer": "",
             "versiondateServer": "", "versionServerRelease": "", "versiondateServerRelease": "",
             "selectedUpdateChannel": "0", "updateAvailable": 0}

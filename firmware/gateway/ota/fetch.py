@@ -22,11 +22,7 @@
 import asyncio
 import binascii
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-    def const(x):
-        return x
+from micropython import const
 
 _MAX_LINE = const(3072)
 _MAX_HEADERS = const(64)

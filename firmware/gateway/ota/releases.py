@@ -7,11 +7,7 @@ keeps only the wanted keys and skips everything else as it reads.
         "prerelease", "draft", "assets": {name: {"browser_download_url",
         "size", "digest"}}}   (only the assets named in wanted_assets)
 """
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-    def const(x):
-        return x
+from micropython import const
 
 _MAX_DEPTH = const(20)
 _MAX_STR = const(400)     # longer strings that we keep are an error; skipped ones may be any size

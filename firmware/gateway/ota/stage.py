@@ -19,13 +19,10 @@ import binascii
 import hashlib
 import json
 
-import ota_boot
+import ota_layout
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover
-    def const(x):
-        return x
+
+from micropython import const
 
 _HEADER, _DATA, _PAD, _END = const(0), const(1), const(2), const(3)
 MAX_MANIFEST = const(65536)
@@ -44,9 +41,9 @@ def safe_path(path):
     """True for a path the archive may write: app/... or a loader file."""
     if not isinstance(path, str) or not path or len(path) > 100:
         return False
-    if path in ota_boot.LOADER:
+    if path in ota_layout.LOADER:
         return True
-    if not path.startswith(ota_boot.APP + "/") or "\\" in path or "//" in path:
+    if not path.startswith(ota_layout.APP + "/") or "\\" in path or "//" in path:
         return False
     for part in path.split("/"):
         if part in ("", ".", ".."):
@@ -97,9 +94,9 @@ class Stager:
         self.fed = 0
         self.files = 0
         self.made = set()      # folders already created
-        loader.rmtree(ota_boot.NEW)
-        loader.remove(ota_boot.STAGED)
-        loader.mkdirs(ota_boot.NEW)
+        loader.rmtree(ota_layout.NEW)
+        loader.remove(ota_layout.STAGED)
+        loader.mkdirs(ota_layout.NEW)
 
     # ---- input ------------------------------------------------------------------
 
@@ -174,7 +171,7 @@ class Stager:
                 raise StageError("the archive has %s where the manifest has %s" % (name, self.entry[0]))
             if self.entry[1] != size:
                 raise StageError("wrong size for %s: %d, manifest says %d" % (name, size, self.entry[1]))
-        self._open(ota_boot.NEW + "/" + name)
+        self._open(ota_layout.NEW + "/" + name)
         self.left = size
         self.pad = -size % 512
         self.state = _DATA
@@ -214,7 +211,7 @@ class Stager:
         return line.strip()
 
     def _read_manifest_header(self):
-        self.man = self.fs.open(self.ld.p(ota_boot.NEW + "/manifest.json"), "rb")
+        self.man = self.fs.open(self.ld.p(ota_layout.NEW + "/manifest.json"), "rb")
         first = self._line()
         try:
             head = json.loads(first + b"]}")
@@ -242,7 +239,7 @@ class Stager:
         if not isinstance(total, int) or not hasattr(os, "statvfs"):
             return
         try:
-            st = os.statvfs(self.ld.p(ota_boot.NEW))
+            st = os.statvfs(self.ld.p(ota_layout.NEW))
         except OSError:  # pragma: no cover
             return
         if st[0] * st[4] < total + 8192:
@@ -280,9 +277,9 @@ class Stager:
         got = hexdigest(self.archive)
         if self.expect_sha256 is not None and got != self.expect_sha256:
             raise StageError("sha256 of the archive does not match the release")
-        if not self.ld.isdir(ota_boot.NEW + "/" + ota_boot.APP):
+        if not self.ld.isdir(ota_layout.NEW + "/" + ota_layout.APP):
             raise StageError("the archive holds no app")
-        self.ld.write(ota_boot.STAGED, json.dumps({"version": self.header["version"],
+        self.ld.write(ota_layout.STAGED, json.dumps({"version": self.header["version"],
                                                     "files": self.files, "sha256": got}))
         return self.header
 
@@ -295,7 +292,7 @@ class Stager:
                     pass
         self.f = self.man = None
         try:
-            self.ld.rmtree(ota_boot.NEW)
-            self.ld.remove(ota_boot.STAGED)
+            self.ld.rmtree(ota_layout.NEW)
+            self.ld.remove(ota_layout.STAGED)
         except OSError:
             pass

@@ -21,11 +21,7 @@ away a 512-byte buffer and an exception 20 times a second.
 import select
 import socket
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MAX_PACKET = const(512)      # classic DNS over UDP
 MAX_NAME = const(255)        # wire bytes of a name, root label included

@@ -49,7 +49,7 @@ class Portal:
         self.running = False
 
     def captive(self):
-        wm = getattr(self.gw, "wifi_manager", None)
+        wm = self.gw.wifi_manager
         return wm is not None and wm.captive()
 
     def _setup_url(self, req):

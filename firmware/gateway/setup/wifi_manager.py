@@ -9,7 +9,7 @@ States (`state`, also in GET /api/wifi):
                in safe mode it stays open (see keep_ap())
   "waiting"    a join failed or timed out: the station is stopped, our AP is
                open, the next attempt comes at _retry_at (back-off 10 s..5 min)
-  "visiting"   dtu_rescue borrows the station for a short visit to the DTU's AP
+  "visiting"   gateway.link.rescue borrows the station for a short visit to the DTU's AP
                (its visit() and come_back(): the state machine stands aside)
 
 What is joined: the home WiFi (wifi.ssid / wifi.password), or the DTU's own AP
@@ -28,11 +28,7 @@ import asyncio
 
 from gateway.mono import mono
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 JOIN_TIMEOUT = const(20)      # s for a join to reach "connected"
 FIRST_RETRY = const(10)       # s after the first failure; doubles up to MAX_RETRY
@@ -42,7 +38,7 @@ TICK = 1                      # s between steps
 SCAN_CACHE = const(10)        # s a scan is reused
 MAX_NETWORKS = const(20)      # networks kept from a scan (RAM)
 _TARGET_KEYS = ("wifi.ssid", "wifi.password", "dtu.via", "dtu.ap_ssid", "dtu.ap_password")
-_REASONS = {"wrong_password": "wrong password", "no_ap": "network not found",
+REASONS = {"wrong_password": "wrong password", "no_ap": "network not found",
             "fail": "connection failed"}
 
 
@@ -148,8 +144,8 @@ class WifiManager:
             s = w.status()
             if s == "connected":
                 self._joined(now)
-            elif s in _REASONS:
-                self._failed(now, _REASONS[s])
+            elif s in REASONS:
+                self._failed(now, REASONS[s])
             elif now - self._since >= JOIN_TIMEOUT:
                 self._failed(now, "no connection within %d s" % JOIN_TIMEOUT)
         elif st == "connected":
@@ -219,7 +215,45 @@ class WifiManager:
         w = self.wifi
         return not w.fixed and w.ap_active() and not w.connected()
 
-    async def _rescue(self, link):
+    # ---- a visit to another network (the DTU's AP: gateway.link.rescue) ----------
+
+    async def _wait_join(self, timeout):
+        w = self.wifi
+        t0 = self.clock()
+        while self.clock() - t0 < timeout:
+            s = w.status()
+            if s == "connected":
+                return True
+            if s in REASONS:
+                return False
+            await self.sleep(0.5)
+        return False
+
+    async def visit(self, ssid, password, timeout=JOIN_TIMEOUT):
+        """Leave the current network and join (ssid, password): True when
+        joined. The state machine stands aside meanwhile ("visiting")."""
+        self.state = "visiting"
+        self.step(self.clock())              # tells the scheduler the network is gone
+        w = self.wifi
+        w.disconnect()
+        w.connect(ssid, password)
+        ok = await self._wait_join(timeout)
+        if not ok:
+            w.disconnect()
+        return ok
+
+    async def come_back(self, timeout=JOIN_TIMEOUT):
+        """After visit(): rejoin the configured network; the state machine
+        takes over again (and opens our AP if that fails). True when joined."""
+        self.wifi.disconnect()
+        self.state = "off"                   # step() starts a join to the target
+        self.step(self.clock())
+        ok = await self._wait_join(timeout)
+        self.step(self.clock())
+        return ok
+
+    async def rescue(self, link):
+        """The DTU link's last rung (DtuLink.rescue)."""
         try:
             from gateway.link import rescue as dtu_rescue   # only loaded when the last rung is needed
             await dtu_rescue.run(self.gw, self, link)
@@ -292,6 +326,6 @@ class WifiManager:
 def attach(gw):
     wm = WifiManager(gw)
     gw.wifi_manager = wm
-    gw.link.rescue = wm._rescue
+    gw.link.rescue = wm.rescue
     gw.sched.net_up = wm.up()
     return wm

@@ -4,6 +4,7 @@ and /api/info keep the seed's JSON shape; errors are JSON {"error": ...,
 from microdot import Response
 
 from gateway.web.httpd import JSON_HEADERS, Server, error, json_body, json_response
+from gateway.link.commands import RebootDtu, RestartInverter, SetLimit
 from gateway.settings import SettingsError
 
 
@@ -53,26 +54,23 @@ def make_app(gw):
         data, err = json_body(req)
         if err:
             return err
-        v = data.get("limit")
-        if isinstance(v, bool) or not isinstance(v, int):
-            return error(400, "limit must be an integer percent", "limit")
-        if not 0 <= v <= 100:
-            return error(400, "limit must be 0..100", "limit")
-        if len(data) != 1:
-            return error(400, "unknown key", [k for k in data if k != "limit"][0])
-        queued = gw.request_limit(v)
+        for k in data:
+            if k != "limit":
+                return error(400, "unknown key", k)
+        try:
+            queued = gw.command(SetLimit(data.get("limit")), "api")
+        except ValueError as e:
+            return error(400, str(e), "limit")
         return json_response({"limit": queued, "pending": True}, 202)
 
     @app.post("/api/dtu/reboot")
     async def dtu_reboot(req):
-        gw.sched.request_reboot()
-        gw.link.wake()
+        gw.command(RebootDtu(), "api")
         return json_response({"queued": "dtu_reboot"}, 202)
 
     @app.post("/api/inverter/restart")
     async def inverter_restart(req):
-        gw.sched.request_restart()
-        gw.link.wake()
+        gw.command(RestartInverter(), "api")
         return json_response({"queued": "inverter_restart"}, 202)
 
     @app.get("/api/events")

@@ -31,11 +31,7 @@ import os
 
 from gateway.mono import mono
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MAX_SESSIONS = const(4)
 SESSION_IDLE = const(3600)       # s without a request before a session ends

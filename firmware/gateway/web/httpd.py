@@ -45,11 +45,7 @@ from microdot.microdot import Microdot, NoCaseDict, Request, Response, print_exc
 import httphead
 from gateway.mono import mono
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 MAX_HEAD = const(2048)     # bytes of request line + headers; more: 431
 MAX_BODY = const(2048)     # bytes of a body read whole; larger ones: 413 (unless body_limits)

@@ -18,11 +18,7 @@ import os
 
 from microdot import Response
 
-try:
-    from micropython import const
-except ImportError:  # pragma: no cover - CPython
-    def const(x):
-        return x
+from micropython import const
 
 CHUNK = const(1024)            # bytes per read and per socket write
 MAX_AGE = const(31536000)      # s, for the hashed assets
