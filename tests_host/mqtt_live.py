@@ -34,7 +34,7 @@ def main():
     sys.path[:0] = [root + "/lib", root + "/tools/host_shims"]   # micropython.const on CPython
     import asyncio
     from mqtt.client import MQTTClient
-    from mqtt.tls import tls_context
+    from tlsctx import context as tls_context
 
     base = "live/" + name
     avail = base + "/availability"

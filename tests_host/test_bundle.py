@@ -111,7 +111,7 @@ def test_layout_is_the_boards_filesystem(built):
 
 def test_ca_list_is_the_github_roots(built):
     from cryptography import x509
-    from gateway.ota.fetch import der_certs
+    from tlsctx import der_certs
     (a, _), _, _ = built
     certs = der_certs(read(os.path.join(a, "bundle", "app", "ca.der")))
     names = [x509.load_der_x509_certificate(c).subject.rfc4514_string() for c in certs]

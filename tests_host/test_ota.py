@@ -567,14 +567,14 @@ def test_https_with_an_unknown_ca_is_refused(tmp_path, rel):
 MP_TLS = """
 import sys, asyncio
 sys.path[:0] = [%r, %r]
-from gateway.ota.fetch import get, FetchError
+from httpclient import get, HttpError
 async def one(url, ca):
     try:
         r = await get(url, {"Accept": "application/vnd.github+json"}, ca, "t")
         body = await r.read_all(200000)
         await r.close()
         return "%%d %%d" %% (r.status, len(body))
-    except FetchError as e:
+    except HttpError as e:
         return "error " + e.message
 async def main():
     with open(%r, "rb") as f:
@@ -591,7 +591,7 @@ asyncio.run(main())
 @pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
 def test_micropython_tls_is_strict(tmp_path, rel):
     """The unix MicroPython's SSLContext defaults to no certificate checks;
-    ota_fetch sets CERT_REQUIRED: the stand-in answers with the test CA, and
+    lib/tlsctx.py sets CERT_REQUIRED: the stand-in answers with the test CA, and
     is refused with GitHub's roots (app/ca.der), on the API host (IP
     certificate) and after the 302 on the asset host (DNS name)."""
     gh = Standin(REPO, certs=rel["certs"])

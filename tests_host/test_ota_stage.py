@@ -1,7 +1,7 @@
 """The board-side pieces of the updates that need no network: the archive
 checker (gateway.ota.stage), the release-JSON picker (gateway.ota.releases), the
 version rules (gateway.ota.names) and the URL/certificate helpers of
-gateway.ota.fetch.
+lib/httpclient.py.
 
 Board-side test: plain unittest, runs under pytest and under the unix
 MicroPython (tests_host/mp/run_all.py); the archives are made here with a
@@ -19,7 +19,8 @@ import ota_layout
 import ota_boot
 import ota_swap
 from gateway.ota import names as ota_names
-from gateway.ota.fetch import FetchError, der_certs, split_url
+from httpclient import HttpError, split_url
+from tlsctx import der_certs
 from gateway.ota.releases import pick_release
 from gateway.ota.stage import Stager, StageError, safe_path
 
@@ -251,7 +252,7 @@ class TestFetchHelpers(unittest.TestCase):
         self.assertEqual(split_url("https://api.github.com"), ("https", "api.github.com", 443, "/"))
         self.assertEqual(split_url("http://127.0.0.1:8080/a/b?c=1"), ("http", "127.0.0.1", 8080, "/a/b?c=1"))
         for bad in ("ftp://x/", "api.github.com", "https://:80/", "https://u@h/", "http://h:x/"):
-            with self.assertRaises(FetchError):
+            with self.assertRaises(HttpError):
                 split_url(bad)
 
     def test_der_certs(self):
@@ -260,7 +261,7 @@ class TestFetchHelpers(unittest.TestCase):
         self.assertEqual(der_certs(a + b), [a, b])
         pem = b"-----BEGIN CERTIFICATE-----\n" + binascii.b2a_base64(b) + b"-----END CERTIFICATE-----\n"
         self.assertEqual(der_certs(pem + pem), [b, b])
-        with self.assertRaises(FetchError):
+        with self.assertRaises(ValueError):
             der_certs(b"junk")
 
     def test_names_are_distinct_and_device_assets_are_released(self):

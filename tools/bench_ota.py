@@ -29,7 +29,7 @@ if sys.implementation.name == "micropython":
         import asyncio
         import ota_boot
         import ota_swap
-        from gateway.ota.fetch import get
+        from httpclient import get
         from gateway.ota.stage import Stager
         gc.collect()
         base = gc.mem_alloc()

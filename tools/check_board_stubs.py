@@ -65,12 +65,10 @@ STUB_GAP = "stub gap"       # the board has it; its stubs (generated from dir())
 NOT_REACHED = "not reached"  # the board lacks it; the code does not run on that board
 BUG = "bug"                  # the board lacks it and gets there: fix the code, then drop the entry
 ALLOWED = (
-    ("esp32 esp8266", "lib/mqtt/tls.py", "SSLContext.verify_mode", STUB_GAP,
+    ("esp32 esp8266", "lib/tlsctx.py", "SSLContext.verify_mode", STUB_GAP,
      "tls.SSLContext serves verify_mode from its attribute handler (modtls_mbedtls.c, "
      "modtls_axtls.c), which dir() and so the stubs miss; ssl.SSLContext (micropython-lib) "
      "wraps it as a property"),
-    ("esp32 esp8266", "firmware/gateway/ota/fetch.py", "SSLContext.verify_mode", STUB_GAP,
-     "as in lib/mqtt/tls.py"),
     ("esp32 esp8266", "firmware/gateway/web/httpd.py", "asyncio.core", STUB_GAP,
      "the stubs' asyncio is typeshed's; MicroPython's asyncio package (extmod/asyncio, "
      "frozen in) has core.py with its _io_queue, so the board takes the MicroPython branch"),

@@ -111,6 +111,6 @@ class _Feature:
 
 
 MQTT = Lazy("gateway.integrations.mqtt_bridge", "mqtt.enabled",
-            ("gateway.integrations.mqtt_ha", "mqtt.client", "mqtt.reader", "mqtt.tls", "mqtt.packet", "mqtt"))
+            ("gateway.integrations.mqtt_ha", "mqtt.client", "mqtt.reader", "mqtt.packet", "mqtt"))
 OPENHAB = Lazy("gateway.integrations.openhab", "openhab.enabled")
 METRICS = Lazy("gateway.integrations.metrics", paths=("/metrics",))

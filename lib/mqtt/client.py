@@ -25,7 +25,7 @@ PUBACK, are re-sent with DUP after ack_timeout and after a reconnect.
 Incoming packets are read into one preallocated buffer of max_packet bytes;
 a bigger PUBLISH is acknowledged if needed and skipped (counted in .skipped).
 
-TLS: pass ssl=mqtt.tls.tls_context(ca) (certificate and host name checked);
+TLS: pass ssl=tlsctx.context(ca) (certificate and host name checked);
 the host name to check is server_hostname, by default the host. Reading and
 dispatching incoming packets is in mqtt/reader.py.
 """

@@ -27,6 +27,7 @@ MODULES = [
     "test_rescue_rule",
     "test_httphead",
     "test_strictjson",
+    "test_httpclient",
 ]
 
 def _host_main():

@@ -21,7 +21,7 @@ again: a broker restarted without persistence has lost them. Turning
 mqtt.ha_discovery off publishes empty retained configs, which removes the
 entities; that is repeated at every connect while it is off.
 
-TLS (mqtt.tls) checks the broker's certificate against mqtt_ca.pem in the
+TLS (lib/tlsctx.py) checks the broker's certificate against mqtt_ca.pem in the
 data folder (PEM or DER), and its host name against mqtt.host. The ESP8266
 cannot check certificates, so it refuses TLS rather than pretend.
 
@@ -171,17 +171,14 @@ class MqttBridge:
             raise ValueError("mqtt.tls: the ESP8266 cannot check the broker's certificate")
         if not gw.board.time_trusted:
             raise ValueError("mqtt.tls: waiting for the clock (NTP) to check certificates")
-        from mqtt.tls import tls_context
+        from tlsctx import context
         try:
             with open(gw.board.data_dir + "/" + CA_FILE, "rb") as f:
                 ca = f.read(16384)
         except OSError:
             ca = None
-        if ca:
-            return tls_context(ca)
-        if sys.implementation.name != "micropython":
-            import ssl
-            return ssl.create_default_context()   # host mode: the system's CAs
+        if ca or sys.implementation.name != "micropython":
+            return context(ca)                    # host mode without the file: the system's CAs
         raise ValueError("mqtt.tls needs the broker's CA certificate in " + CA_FILE)
 
     def _on_connect(self, c):

@@ -20,16 +20,13 @@ Loaded only while openhab.enabled is on (gateway/lazy.py).
 """
 import asyncio
 
+from httpclient import HttpError, Response   # the HTTP/1.1 answers, as for the updates
+
 TIMEOUT = 2          # s per connect, and per request and answer
 PUSH_BUDGET = 8      # s for one round of pushes
 READ_EVERY = 60      # s between reads of the limit item
-MAX_HEAD = 1024      # bytes of status line + headers accepted
 MAX_BODY = 64        # bytes of an answer kept (the rest is read and dropped)
 LIMIT_ITEM = "power_limit_set"
-
-
-class HttpError(Exception):
-    pass
 
 
 def attach(gw):
@@ -202,90 +199,10 @@ class OpenHab:
         await asyncio.wait_for(self._w.drain(), TIMEOUT)
         return await asyncio.wait_for(self._answer(), TIMEOUT)
 
-    async def _read(self):
-        data = await self._r.read(256)
-        if not data:
-            raise HttpError("connection closed by openHAB")
-        return data
-
     async def _answer(self):
-        data = b""
-        while True:
-            i = data.find(b"\r\n\r\n")
-            if i >= 0:
-                break
-            if len(data) > MAX_HEAD:
-                raise HttpError("answer headers longer than %d bytes" % MAX_HEAD)
-            data += await self._read()
-        lines = data[:i].split(b"\r\n")
-        rest = data[i + 4:]
-        parts = lines[0].split()
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise HttpError("not an HTTP answer")
-        status = int(parts[1])
-        close = parts[0] == b"HTTP/1.0"
-        length = None
-        chunked = False
-        for line in lines[1:]:
-            k, _, v = line.partition(b":")
-            k, v = k.strip().lower(), v.strip().lower()
-            if k == b"content-length" and v.isdigit():
-                length = int(v)
-            elif k == b"connection":
-                close = v == b"close" or (close and v != b"keep-alive")
-            elif k == b"transfer-encoding":
-                chunked = v != b"identity"
-        if chunked:
-            return status, await self._chunked(rest)
-        if length is None:
-            close = True
-            length = 0 if status in (204, 304) else MAX_HEAD  # until the server closes
-        body = rest[:MAX_BODY]
-        left = length - len(rest)
-        while left > 0:
-            try:
-                chunk = await self._read()
-            except HttpError:
-                if close:
-                    break
-                raise
-            if len(body) < MAX_BODY:
-                body += chunk[:MAX_BODY - len(body)]
-            left -= len(chunk)
-        if close or left < 0:
-            self._close()   # unknown framing: do not reuse the connection
-        return status, body
-
-    async def _chunked(self, data):
-        """The first MAX_BODY bytes of a chunked answer; the rest is read and dropped."""
-        body = b""
-        while True:
-            while b"\r\n" not in data:
-                if len(data) > 64:
-                    raise HttpError("bad chunk size line")
-                data += await self._read()
-            i = data.find(b"\r\n")
-            try:
-                n = int(data[:i].split(b";")[0].strip(), 16)
-            except ValueError:
-                raise HttpError("bad chunk size")
-            data = data[i + 2:]
-            if n == 0:
-                while len(data) < 2:
-                    data += await self._read()
-                if data != b"\r\n":
-                    self._close()   # trailers or more: do not reuse the connection
-                return body
-            while n > 0:
-                if not data:
-                    data = await self._read()
-                take = data[:n]
-                data = data[len(take):]
-                if len(body) < MAX_BODY:
-                    body += take[:MAX_BODY - len(body)]
-                n -= len(take)
-            while len(data) < 2:
-                data += await self._read()
-            if data[:2] != b"\r\n":
-                raise HttpError("bad chunk end")
-            data = data[2:]
+        r = Response(self._r, self._w, TIMEOUT)
+        await r.read_head()
+        body = await r.read_all(MAX_BODY, cut=True)
+        if not r.keep_alive:
+            self._close()   # closed by openHAB, or unknown framing: do not reuse the connection
+        return r.status, body

@@ -16,7 +16,7 @@ import sys
 
 from gateway.ota import names
 from gateway.mono import mono
-from gateway.ota.fetch import get
+from httpclient import get
 from gateway.ota.stage import Stager, hexdigest
 
 MAX_API = 524288              # bytes of a release JSON at most

@@ -10,8 +10,8 @@ the gateway (state, API, the 12-hour check, the new app's trial).
                            verified file by file like a download; the 2 KB body
                            cap does not apply here, the body is streamed
 Access control (admin) is gateway.web.auth's guard, which covers every POST under
-/api/. Only this module stays in RAM: the work (gateway.ota.api, ota_check,
-ota_fetch, ota_stage, ota_json; ota_swap for the journal) is imported when a
+/api/. Only this module stays in RAM: the work (gateway.ota.api, .check,
+.stage, .releases, lib/httpclient; ota_swap for the journal) is imported when a
 check, an update or an upload runs and dropped again afterwards. The switch
 and the rollback are done by the loader (ota_boot, ota_swap) at the next boot.
 """
@@ -29,7 +29,8 @@ CHECK_EVERY = const(43200)         # s between checks (12 h)
 RETRY_AFTER_ERROR = const(3600)
 UPLOAD = "/api/ota/upload"
 MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
-_WORK = ("gateway.ota.api", "gateway.ota.check", "gateway.ota.fetch", "gateway.ota.stage", "gateway.ota.releases")
+_WORK = ("gateway.ota.api", "gateway.ota.check", "gateway.ota.stage", "gateway.ota.releases", "httpclient",
+         "tlsctx")
 # The release's ESP32 image has the app frozen into the firmware (tools/
 # bundle.py frozen-manifest). An update by files cannot replace it: the new
 # .mpy files would come before the frozen modules and load the whole app into

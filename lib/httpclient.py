@@ -1,36 +1,40 @@
-"""Streaming HTTP(S) GET for the update path, on both Pythons.
+"""The one HTTP(S) client, on both Pythons: a GET that follows redirects
+(the update download) and the answer parser that a kept-alive connection
+reuses (openHAB's REST API).
 
     r = await get(url, ca=der_bytes, user_agent="dtu-gateway/0.1.0")
     r.status, r.headers["etag"], r.length
-    n = await r.readinto(memoryview(buf))   # 0 at the end; FetchError when cut short
+    n = await r.readinto(memoryview(buf))   # 0 at the end; HttpError when cut short
     await r.close()
 
-- TLS always with certificate and host name checks (CERT_REQUIRED) against
-  the CA list passed in (DER certificates back to back, or PEM); never
-  CERT_NONE. Plain http:// only where the URL says so (local mirrors, tests):
-  then the sha256 checks are all that protect an update. A redirect from
-  https to http is refused.
+    r = Response(reader, writer, timeout)   # an answer on a connection of one's own
+    await r.read_head(); body = await r.read_all(512, cut=True); r.keep_alive
+
+- TLS always with certificate and host name checks (lib/tlsctx.py) against
+  the CA list passed in; never CERT_NONE. Plain http:// only where the URL
+  says so (local mirrors, tests, openHAB on the LAN): then the update's
+  sha256 checks are all that protect it. A redirect from https to http is
+  refused.
 - Redirects (GitHub's asset downloads answer 302 to another host) are
   followed up to 5 times; no credentials are ever sent (there are none), so
   none can leak to the other host.
-- The body is never read whole: readinto() fills the caller's buffer;
-  Content-Length, chunked and read-to-close bodies are handled, and a body
-  that ends early raises FetchError. Header lines are kept to 256 bytes
-  (3 KB for a Location): github.com's long Content-Security-Policy is
-  skipped, not stored; every read has a timeout.
+- The body is never read whole unless asked for: readinto() fills the
+  caller's buffer; Content-Length, chunked and read-to-close bodies are
+  handled, and a body that ends early raises HttpError. Header lines are
+  kept to 256 bytes (3 KB for a Location): github.com's long
+  Content-Security-Policy is skipped, not stored; every read has a timeout.
 """
 import asyncio
-import binascii
 
 from micropython import const
 
 _MAX_LINE = const(3072)
 _MAX_HEADERS = const(64)
 KEEP = ("content-length", "transfer-encoding", "location", "etag", "retry-after",
-        "x-ratelimit-remaining", "x-ratelimit-reset", "content-type")
+        "x-ratelimit-remaining", "x-ratelimit-reset", "content-type", "connection")
 
 
-class FetchError(Exception):
+class HttpError(Exception):
     """A failed request; .status is the HTTP status when there was one."""
 
     def __init__(self, message, status=None):
@@ -43,58 +47,17 @@ def split_url(url):
     """"https://host:port/path" -> ("https", host, port, "/path")."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("http", "https"):
-        raise FetchError("not an http(s) URL: %s" % url)
+        raise HttpError("not an http(s) URL: %s" % url)
     hostport, _, path = rest.partition("/")
     host, port = hostport, 443 if scheme == "https" else 80
     if ":" in hostport:
         host, _, p = hostport.rpartition(":")
         if not p.isdigit():
-            raise FetchError("bad port in %s" % url)
+            raise HttpError("bad port in %s" % url)
         port = int(p)
     if not host or "@" in host:
-        raise FetchError("bad host in %s" % url)
+        raise HttpError("bad host in %s" % url)
     return scheme, host, port, "/" + path
-
-
-def der_certs(data):
-    """[DER certificate] from DER certificates back to back, or from PEM."""
-    out = []
-    if data[:10] == b"-----BEGIN":
-        for block in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
-            b64 = block.split(b"-----END", 1)[0]
-            out.append(binascii.a2b_base64(b64.replace(b"\n", b"").replace(b"\r", b"")))
-        return out
-    i = 0
-    while i < len(data):
-        if data[i] != 0x30:
-            raise FetchError("CA list is not DER certificates")
-        n = data[i + 1]
-        if n < 0x80:
-            hl, size = 2, n
-        else:
-            k = n & 0x7F
-            hl, size = 2 + k, int.from_bytes(data[i + 2:i + 2 + k], "big")
-        out.append(data[i:i + hl + size])
-        i += hl + size
-    return out
-
-
-def tls_context(ca):
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if not hasattr(ctx, "load_verify_locations"):   # the ESP8266's axTLS: say so, whoever asks
-        raise FetchError("this board's TLS cannot check certificates")
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if hasattr(ctx, "check_hostname"):
-        ctx.check_hostname = True
-    if ca:
-        for der in der_certs(ca):
-            ctx.load_verify_locations(cadata=der)
-    elif hasattr(ctx, "load_default_certs"):  # CPython without a CA file: the system's
-        ctx.load_default_certs()
-    else:
-        raise FetchError("no CA certificates to check HTTPS with")
-    return ctx
 
 
 class Response:
@@ -111,6 +74,7 @@ class Response:
         self.chunk_left = 0
         self.done = False
         self.received = 0
+        self.keep_alive = False    # the connection may carry the next request once the body is read
 
     async def _recv(self, mv):
         while True:
@@ -140,7 +104,7 @@ class Response:
                 self.bs, self.be = 0, await self._recv(memoryview(self.buf))
                 if not self.be:
                     if not out:
-                        raise FetchError("connection closed in the headers")
+                        raise HttpError("connection closed in the headers")
                     return bytes(out)
             b = self.buf
             i = self.bs
@@ -156,12 +120,14 @@ class Response:
                 return bytes(out).rstrip(b"\r")
             self.bs = self.be
 
-    async def _head(self):
+    async def read_head(self):
+        """The status line and the headers; the body is left to read."""
         line = await self._line()
         parts = line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise FetchError("not an HTTP answer")
+            raise HttpError("not an HTTP answer")
         self.status = int(parts[1])
+        http10 = parts[0] == b"HTTP/1.0"
         for _ in range(_MAX_HEADERS):
             line = await self._line()
             if not line:
@@ -171,14 +137,20 @@ class Response:
             if name in KEEP:
                 self.headers[name] = value.strip().decode()
         else:
-            raise FetchError("too many header lines")
+            raise HttpError("too many header lines")
         te = self.headers.get("transfer-encoding", "").lower()
         self.chunked = "chunked" in te
         cl = self.headers.get("content-length")
-        if cl is not None and not self.chunked:
+        if self.status in (204, 304) or self.status < 200:
+            self.length = self.left = 0          # no body, whatever the headers say
+            self.chunked = False
+        elif cl is not None and not self.chunked:
             if not cl.isdigit():
-                raise FetchError("bad Content-Length")
+                raise HttpError("bad Content-Length")
             self.length = self.left = int(cl)
+        conn = self.headers.get("connection", "").lower()
+        framed = self.chunked or self.length is not None
+        self.keep_alive = framed and conn != "close" and (not http10 or conn == "keep-alive")
 
     async def readinto(self, mv):
         """Up to len(mv) bytes of the body into mv; 0 at its end."""
@@ -190,7 +162,7 @@ class Response:
                 try:
                     size = int(line.split(b";")[0].strip(), 16)
                 except ValueError:
-                    raise FetchError("bad chunked encoding")
+                    raise HttpError("bad chunked encoding")
                 if size == 0:
                     while await self._line():   # trailers up to the empty line
                         pass
@@ -199,7 +171,7 @@ class Response:
                 self.chunk_left = size
             n = await self._read(mv[:min(len(mv), self.chunk_left)])
             if not n:
-                raise FetchError("download cut short after %d bytes" % self.received)
+                raise HttpError("download cut short after %d bytes" % self.received)
             self.chunk_left -= n
             if self.chunk_left == 0:
                 await self._line()              # the CRLF after the chunk
@@ -209,7 +181,7 @@ class Response:
                 return 0
             n = await self._read(mv[:min(len(mv), self.left)])
             if not n:
-                raise FetchError("download cut short: %d of %d bytes" % (self.received, self.length))
+                raise HttpError("download cut short: %d of %d bytes" % (self.received, self.length))
             self.left -= n
         else:
             n = await self._read(mv)
@@ -219,17 +191,18 @@ class Response:
         self.received += n
         return n
 
-    async def read_all(self, limit):
-        """The whole (small) body as bytes; FetchError over limit bytes."""
+    async def read_all(self, limit, cut=False):
+        """The whole (small) body as bytes; over limit bytes HttpError, or
+        with cut=True its first limit bytes (the rest read and dropped)."""
         out = bytearray()
         mv = memoryview(bytearray(256))
         while True:
             n = await self.readinto(mv)
             if not n:
                 return bytes(out)
-            out += mv[:n]
-            if len(out) > limit:
-                raise FetchError("answer larger than %d bytes" % limit)
+            if len(out) + n > limit and not cut:
+                raise HttpError("answer larger than %d bytes" % limit)
+            out += mv[:max(0, min(n, limit - len(out)))]
 
     async def close(self):
         try:
@@ -249,17 +222,16 @@ async def _open(scheme, host, port, ctx, timeout):
 
 async def get(url, headers=None, ca=None, user_agent="dtu-gateway", timeout=20, redirects=5):
     """GET url, following redirects; returns the Response (any status) with
-    its headers read. FetchError when no HTTP answer comes."""
+    its headers read. HttpError when no HTTP answer comes."""
     ctx = None
     for _ in range(redirects + 1):
         scheme, host, port, path = split_url(url)
         if scheme == "https" and ctx is None:
+            from tlsctx import context
             try:
-                ctx = tls_context(ca)
-            except FetchError:
-                raise
+                ctx = context(ca)
             except Exception as e:
-                raise FetchError("bad CA certificates: %s" % (e,))
+                raise HttpError("TLS: %s" % (e,))
         default = 443 if scheme == "https" else 80
         lines = ["GET %s HTTP/1.1" % path,
                  "Host: %s" % (host if port == default else "%s:%d" % (host, port)),
@@ -270,34 +242,34 @@ async def get(url, headers=None, ca=None, user_agent="dtu-gateway", timeout=20, 
         try:
             reader, writer = await _open(scheme, host, port, ctx, timeout)
         except asyncio.TimeoutError:
-            raise FetchError("%s: connect timed out" % host)
+            raise HttpError("%s: connect timed out" % host)
         except Exception as e:
-            raise FetchError("%s: %s" % (host, _why(e)))
+            raise HttpError("%s: %s" % (host, _why(e)))
         r = Response(reader, writer, timeout)
         try:
             writer.write(req)
             await asyncio.wait_for(writer.drain(), timeout)
-            await r._head()
-        except FetchError:
+            await r.read_head()
+        except HttpError:
             await r.close()
             raise
         except asyncio.TimeoutError:
             await r.close()
-            raise FetchError("%s: no answer in %d s" % (host, timeout))
+            raise HttpError("%s: no answer in %d s" % (host, timeout))
         except Exception as e:
             await r.close()
-            raise FetchError("%s: %s" % (host, _why(e)))
+            raise HttpError("%s: %s" % (host, _why(e)))
         loc = r.headers.get("location")
         if r.status in (301, 302, 303, 307, 308) and loc:
             await r.close()
             if loc.startswith("/"):
                 loc = "%s://%s:%d%s" % (scheme, host, port, loc)
             if scheme == "https" and not loc.startswith("https://"):
-                raise FetchError("redirect from https to %s refused" % loc.split("/", 3)[2])
+                raise HttpError("redirect from https to %s refused" % loc.split("/", 3)[2])
             url = loc
             continue
         return r
-    raise FetchError("too many redirects")
+    raise HttpError("too many redirects")
 
 
 def _why(e):
