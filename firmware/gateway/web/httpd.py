@@ -256,7 +256,9 @@ class Server(Microdot):
         self.clients = clients
         self.backlog = backlog
         self.body_limits = {}         # path -> a larger body cap; such a body is streamed
-        self.paths = {}               # fixed path -> [(methods, handler)] (Microdot's url_map: the rest)
+        # fixed path -> (methods, handler, methods, handler, ...): one flat tuple
+        # per path, the methods a tuple (Microdot's url_map holds the rest)
+        self.paths = {}
         self.conns = [None] * clients
         self.server = None            # the listening socket while the server runs
         self.port = None              # the port it listens on
@@ -280,7 +282,7 @@ class Server(Microdot):
             return super().route(url_pattern, methods)
 
         def decorated(f):
-            self.paths.setdefault(url_pattern, []).append((methods or ("GET",), f))
+            self.paths[url_pattern] = self.paths.get(url_pattern, ()) + (tuple(methods or ("GET",)), f)
             return f
         return decorated
 
@@ -294,16 +296,16 @@ class Server(Microdot):
         if method == "HEAD":
             method = "GET"
         req.url_args = {}
-        for methods, f in hits:
-            if method in methods:
-                return f, "", None
+        for i in range(0, len(hits), 2):
+            if method in hits[i]:
+                return hits[i + 1], "", None
         return 405, "", None
 
     def default_options_handler(self, req):
         hits = self.paths.get(req.path)
         if hits is None:
             return super().default_options_handler(req)
-        allow = [m for methods, _ in hits for m in methods]
+        allow = [m for i in range(0, len(hits), 2) for m in hits[i]]
         if "GET" in allow:
             allow.append("HEAD")
         allow.append("OPTIONS")
@@ -311,7 +313,7 @@ class Server(Microdot):
 
     def routes(self):
         """[(method, path)] of every route (the fixed ones and Microdot's)."""
-        out = [(m, p) for p, hits in self.paths.items() for methods, _ in hits for m in methods]
+        out = [(m, p) for p, hits in self.paths.items() for i in range(0, len(hits), 2) for m in hits[i]]
         for methods, pattern, _h, _p, _s in self.url_map:
             out += [(m, pattern.url_pattern) for m in methods]
         return out
