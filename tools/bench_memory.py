@@ -16,7 +16,7 @@ when the rounds stall.
 
 To get 500 rounds in seconds rather than 40 minutes the gateway polls with
 host_main.py's --poll-interval (BENCHMARK ONLY: no DTU tolerates it; the DTU
-rules are proven by tests_host/test_day.py and the e2e tests).
+rules are proven by tests_host/unit/test_day.py and the e2e tests).
 
 Two code placements:
   fs     the .mpy files on the filesystem, loaded into the heap (ESP32: files)

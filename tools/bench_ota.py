@@ -5,7 +5,7 @@
     manifest.json;
   - download-and-verify on the unix MicroPython (64-bit), from .mpy as a
     board loads it: the real archive is fetched over loopback HTTP from the
-    GitHub stand-in (tests_host/gh_standin.py, with its 302 to the asset
+    GitHub stand-in (tests_host/support/gh_standin.py, with its 302 to the asset
     host), streamed through gateway.ota.stage into a staging folder, every
     file's sha256 checked. Reported: the smallest -X heapsize with which it
     still succeeds (found by bisection, against the same for just the
@@ -118,7 +118,7 @@ def bench():
     import bundle
     import run_host
     from gateway.ota import names as ota_names
-    from gh_standin import Standin
+    from support.gh_standin import Standin
     out = []
     tmp = tempfile.mkdtemp(prefix="bench-ota-")
     try:

@@ -110,7 +110,7 @@ def main(argv=None):
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "data"))
     ap.add_argument("--micropython", action="store_true", help="run under the unix MicroPython")
     # 320k: host mode holds ~250 KB with its .mpy code in the heap; this leaves
-    # about what an ESP32 has free with the app frozen (tests_host/test_load.py)
+    # about what an ESP32 has free with the app frozen (tests_host/e2e/test_load.py)
     ap.add_argument("--heap", default="320k", help="MicroPython heap size (with --micropython)")
     args = ap.parse_args(argv)
     os.makedirs(args.data_dir, exist_ok=True)

@@ -125,8 +125,8 @@ class Gateway:
     # ---- DTU ------------------------------------------------------------------
 
     def command(self, cmd, source):
-        """The one way a command (gateway.link.commands: SetLimit, RebootDtu,
-        RestartInverter) reaches the DTU, whoever asks (`source`: "api",
+        """The one way a command (gateway.link.commands.Command: a limit, a DTU
+        reboot, an inverter restart) reaches the DTU, whoever asks (`source`: "api",
         "mqtt", "openhab"): queued with the scheduler, which spaces and
         coalesces the writes; logged; the link woken to plan at once.
         Returns what was queued (a limit: the percent the DTU will get)."""

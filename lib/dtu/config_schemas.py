@@ -4,7 +4,7 @@ Kept apart from schemas.py because they are large and only needed for a full
 config read (the CLI, the simulator) and to re-send the home WiFi credentials;
 the gateway's periodic read decodes schemas.GetConfigLimitView instead. SetConfig's
 field numbers differ from GetConfig's from 11 on (checked against
-hoymiles-wifi's descriptors by tests_host/test_oracle_schemas.py).
+hoymiles-wifi's descriptors by tests_host/oracle/test_oracle_schemas.py).
 """
 from dtu.schemas import GetConfigResDTO  # noqa: F401 - the request (small) lives in schemas.py
 

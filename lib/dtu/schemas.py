@@ -4,7 +4,7 @@ own message and field names.
 Hoymiles names messages from the cloud's point of view: a `...ResDTO` is what
 the gateway SENDS, a `...ReqDTO` is what the DTU ANSWERS. Field numbers and
 types are checked against hoymiles-wifi's generated descriptors by
-tests_host/test_oracle_schemas.py; fields a gateway never reads (meters,
+tests_host/oracle/test_oracle_schemas.py; fields a gateway never reads (meters,
 repeaters, three-phase inverters, storage) are left out and skipped on decode.
 GetConfig/SetConfig live in config_schemas.py: they are big and rarely used.
 """

@@ -6,29 +6,13 @@ unittest stand-in; the closing line reads 'N passed, N failed'.
 """
 import sys
 
-# Board-side test modules: they import only board code, and run on both Pythons.
-MODULES = [
-    "test_proto_min",
-    "test_frame",
-    "test_messages",
-    "test_aesgcm",
-    "test_tz",
-    "test_settings",
-    "test_events",
-    "test_mqtt_client",
-    "test_selfheal",
-    "test_ota_boot",
-    "test_ota_stage",
-    "test_wifi_manager",
-    "test_dns",
-    "test_auth",
-    "test_history",
-    "test_button",
-    "test_rescue_rule",
-    "test_httphead",
-    "test_strictjson",
-    "test_httpclient",
-]
+
+def modules(root):
+    """Every board-side test module: the test_*.py of tests_host/mp/ (they
+    import only board code and the both-Pythons helpers of tests_host/support)."""
+    import os
+    return sorted(f[:-3] for f in os.listdir(root + "/tests_host/mp") if f.startswith("test_") and f.endswith(".py"))
+
 
 def _host_main():
     import os
@@ -55,10 +39,11 @@ def _mp_main():
     import gc
 
     root = sys.argv[1]
-    sys.path[:0] = [root + "/tests_host/mp", root + "/tests_host", root + "/firmware", root + "/lib", root]
-    import unittest  # our stand-in
+    sys.path[:0] = [root + "/tests_host/support/mp", root + "/tests_host/mp", root + "/tests_host",
+                    root + "/firmware", root + "/lib", root]
+    import unittest  # our stand-in (tests_host/support/mp/unittest.py)
 
-    wanted = sys.argv[2:] or MODULES
+    wanted = sys.argv[2:] or modules(root)
     passed = failed = skipped = 0
     for name in wanted:
         mod = __import__(name)

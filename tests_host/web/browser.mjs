@@ -1,5 +1,5 @@
 // Drives the web app in headless Chromium (Debian's /usr/bin/chromium) with
-// playwright-core, for tests_host/test_web_browser.py.
+// playwright-core, for tests_host/e2e/test_web_browser.py.
 //
 //   node tests_host/web/browser.mjs '{"scenario": "dashboard", "base": "http://127.0.0.1:PORT", ...}'
 //
@@ -327,7 +327,7 @@ SCENARIOS.login = async () => {
 };
 
 // The safe-mode banner: for every visit [hash, size, scheme, screenshot name or
-// ""], what it shows and where (tests_host/test_web_browser.py asserts).
+// ""], what it shows and where (tests_host/e2e/test_web_browser.py asserts).
 SCENARIOS.safe_mode = async () => {
   R.visits = [];
   for (const [hash, size, scheme, name] of cfg.visits) {

@@ -9,7 +9,7 @@ Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
     inverter/{limit,limit_set,uptodate,active}, dtu/{connection,error}
                                      when they change
 Commands (subscribed with QoS 1):
-    set/power_limit       0..100     -> gw.command(SetLimit), like POST /api/power-limit
+    set/power_limit       0..100     -> gw.command(), like POST /api/power-limit
     set/dtu_reboot        PRESS      -> gw.sched.request_reboot()
     set/inverter_restart  PRESS      -> gw.sched.request_restart()
 so every DTU rule of the scheduler applies to them. Retained command messages
@@ -275,11 +275,11 @@ class MqttBridge:
         try:
             text = str(payload, "utf-8").strip()
             if cmd == "power_limit":
-                command = commands.SetLimit(values.parse_limit(text))
+                command = commands.Command(commands.SET_LIMIT, values.parse_limit(text))
             elif cmd == "dtu_reboot" or cmd == "inverter_restart":
                 if text.upper() not in ("PRESS", "1", "ON", "TRUE"):
                     raise ValueError("payload must be PRESS")
-                command = commands.RebootDtu() if cmd == "dtu_reboot" else commands.RestartInverter()
+                command = commands.Command(commands.REBOOT_DTU if cmd == "dtu_reboot" else commands.RESTART_INVERTER)
             else:
                 raise ValueError("unknown command")
         except (ValueError, UnicodeError) as e:

@@ -8,7 +8,7 @@ After each fresh round, every value of gateway/integrations/values.py goes to an
 
 Every READ_EVERY s it reads <prefix>power_limit_set back
 (GET /rest/items/<name>/state) and, when that changes, queues the limit with
-gw.command(SetLimit): the scheduler's rules apply as for the web API. The item
+gw.command(): the scheduler's rules apply as for the web API. The item
 is never written by the gateway, so a user's command is not overwritten.
 
 openHAB runs in its own task, on one kept-alive HTTP/1.1 connection; each
@@ -171,8 +171,8 @@ class OpenHab:
         cur = s.want_limit if s.want_limit is not None else s.dtu_limit
         if first and cur is not None and v == int(round(cur)):
             return   # already what the inverter is asked for
-        from gateway.link.commands import SetLimit
-        gw.command(SetLimit(v), "openhab")
+        from gateway.link.commands import SET_LIMIT, Command
+        gw.command(Command(SET_LIMIT, v), "openhab")
 
     # ---- HTTP/1.1, one connection kept alive -------------------------------------------
 

@@ -1,10 +1,18 @@
 """What a user may ask of the DTU, from any door (the HTTP API, MQTT, openHAB).
 
-A command is checked when it is made (ValueError if it cannot be carried
+A Command is checked when it is made (ValueError if it cannot be carried
 out) and reaches the DTU only through Gateway.command(): queued with the
 scheduler, which spaces and coalesces the writes (link/scheduler.py: the
 31-second rule), logged as an event, the link woken to plan at once.
+One class with a kind, not a class per command: each class costs the
+board's heap ~200 B for as long as the gateway runs.
 """
+from micropython import const
+
+SET_LIMIT = const(0)          # limit the inverter to `limit` % (0 switches it off, 1 becomes 2)
+REBOOT_DTU = const(1)         # restart the DTU itself (the WiFi stick, not the inverter)
+RESTART_INVERTER = const(2)   # restart the inverter (the DTU stays up)
+_TEXT = ("power limit %d %% requested", "DTU reboot requested", "inverter restart requested")
 
 
 def percent(v):
@@ -15,38 +23,25 @@ def percent(v):
     return v
 
 
-class SetLimit:
-    """Limit the inverter to `limit` % of its rated power; 0 switches it
-    off, 1 is raised to 2 (the inverter's minimum) by the scheduler."""
-    persist = False           # a slider sends many: the event ring keeps them until its next flush
-
-    def __init__(self, limit):
-        self.limit = percent(limit)
-
-    def queue(self, sched, now):
-        return sched.request_limit(self.limit, now)
-
-    def text(self, queued):
-        return "power limit %d %% requested" % queued
-
-
-class RebootDtu:
-    """Restart the DTU itself (the WiFi stick, not the inverter)."""
-    persist = True
+class Command:
+    def __init__(self, kind, limit=None):
+        if kind == SET_LIMIT:
+            limit = percent(limit)
+        elif kind != REBOOT_DTU and kind != RESTART_INVERTER:
+            raise ValueError("unknown command")
+        self.kind = kind
+        self.limit = limit
+        # a slider sends many limits: those wait for the event ring's next flush
+        self.persist = kind != SET_LIMIT
 
     def queue(self, sched, now):
-        sched.request_reboot()
+        """Hand it to the scheduler; returns what was queued (a limit: the percent the DTU will get)."""
+        if self.kind == SET_LIMIT:
+            return sched.request_limit(self.limit, now)
+        if self.kind == REBOOT_DTU:
+            sched.request_reboot()
+        else:
+            sched.request_restart()
 
     def text(self, queued):
-        return "DTU reboot requested"
-
-
-class RestartInverter:
-    """Restart the inverter (the DTU stays up)."""
-    persist = True
-
-    def queue(self, sched, now):
-        sched.request_restart()
-
-    def text(self, queued):
-        return "inverter restart requested"
+        return _TEXT[self.kind] % queued if self.kind == SET_LIMIT else _TEXT[self.kind]

@@ -1,7 +1,7 @@
 """What the device, the bundle builder and the release workflow must agree on:
 the names of the release files and the version rules. The device
 (gateway.ota.feature), tools/bundle.py and .github/workflows/release.yml (checked by
-tests_host/test_workflows.py) all read this one module. Fixed names (no
+tests_host/unit/test_workflows.py) all read this one module. Fixed names (no
 version in them), so the device never guesses a file name and
 https://github.com/<repo>/releases/latest/download/<name> always works.
 

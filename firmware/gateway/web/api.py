@@ -4,7 +4,7 @@ and /api/info keep the seed's JSON shape; errors are JSON {"error": ...,
 from microdot import Response
 
 from gateway.web.httpd import JSON_HEADERS, Server, error, json_body, json_response
-from gateway.link.commands import RebootDtu, RestartInverter, SetLimit
+from gateway.link.commands import REBOOT_DTU, RESTART_INVERTER, SET_LIMIT, Command
 from gateway.settings import SettingsError
 
 
@@ -58,19 +58,19 @@ def make_app(gw):
             if k != "limit":
                 return error(400, "unknown key", k)
         try:
-            queued = gw.command(SetLimit(data.get("limit")), "api")
+            queued = gw.command(Command(SET_LIMIT, data.get("limit")), "api")
         except ValueError as e:
             return error(400, str(e), "limit")
         return json_response({"limit": queued, "pending": True}, 202)
 
     @app.post("/api/dtu/reboot")
     async def dtu_reboot(req):
-        gw.command(RebootDtu(), "api")
+        gw.command(Command(REBOOT_DTU), "api")
         return json_response({"queued": "dtu_reboot"}, 202)
 
     @app.post("/api/inverter/restart")
     async def inverter_restart(req):
-        gw.command(RestartInverter(), "api")
+        gw.command(Command(RESTART_INVERTER), "api")
         return json_response({"queued": "inverter_restart"}, 202)
 
     @app.get("/api/events")

@@ -1,0 +1,55 @@
+"""Our protobuf dicts next to Google's generated messages (hoymiles-wifi's
+*_pb2 classes): one view for every oracle test (tests_host/oracle/) and the
+decoder fuzz (tests_host/unit/test_fuzz.py)."""
+from google.protobuf.descriptor import FieldDescriptor as FD
+
+
+def fields(schema):
+    for k in range(0, len(schema), 3):
+        yield schema[k], schema[k + 1], schema[k + 2]
+
+
+def is_repeated(f):
+    if hasattr(f, "is_repeated"):
+        return f.is_repeated
+    return f.label == FD.LABEL_REPEATED  # pragma: no cover - older protobuf
+
+
+def to_pb(msg, d):
+    """Fill the generated message `msg` from the dict `d` (our format)."""
+    for name, v in d.items():
+        f = msg.DESCRIPTOR.fields_by_name[name]
+        if f.type == FD.TYPE_MESSAGE:
+            if is_repeated(f):
+                for item in v:
+                    to_pb(getattr(msg, name).add(), item)
+            else:
+                sub = getattr(msg, name)
+                sub.SetInParent()
+                to_pb(sub, v)
+        elif is_repeated(f):
+            getattr(msg, name).extend(v)
+        else:
+            setattr(msg, name, v)
+    return msg
+
+
+def from_pb(msg, schema):
+    """What our decoder should make of Google's `msg`: the schema's fields
+    that are on the wire (proto3: non-zero scalars, non-empty lists, set
+    sub-messages)."""
+    out = {}
+    for num, name, kind in fields(schema):
+        v = getattr(msg, name)
+        if isinstance(kind, tuple):
+            if num < 0:
+                if len(v):
+                    out[name] = [from_pb(x, kind) for x in v]
+            elif msg.HasField(name):
+                out[name] = from_pb(v, kind)
+        elif num < 0:
+            if len(v):
+                out[name] = list(v)
+        elif v:
+            out[name] = v
+    return out

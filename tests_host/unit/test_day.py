@@ -1,0 +1,264 @@
+"""A simulated day: the real gateway (scheduler, DTU link, client, state)
+against the simulator's model with its hang and cloud-upload rules on.
+
+What the DTU must never suffer is counted by the model itself: a hang
+induced by rounds or writes closer than 31 s, an upload disturbed by contact
+during a cloud window. Virtual time: 24 h run in a few seconds.
+"""
+import pytest
+
+from dtu import schemas as s
+from gateway.link import scheduler as sc
+from gateway.link.commands import SET_LIMIT, Command
+from support.vdtu import VirtualRun, day_start
+
+DAY = day_start()            # 2024-06-17 00:00 UTC; the model's sun is up 06:00-20:00
+INTERVAL = 31
+
+
+def counters(run):
+    return run.model.status()["counters"]
+
+
+def assert_dtu_safe(run):
+    c = counters(run)
+    assert c["hangs_induced"] == 0, run.model.hang_reasons
+    assert c["uploads_disturbed"] == 0
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_healthy_day(encrypted):
+    run = VirtualRun(DAY, hours=24, encrypted=encrypted).run()
+    try:
+        assert_dtu_safe(run)
+        c = counters(run)
+        assert c["reboots"] == 0 and c["writes_received"] == 0   # night is not a fault
+        assert len(run.ok_times) > 2400                           # ~one round every 33 s
+        assert run.data_age_p95(DAY + 60, DAY + 86400) <= INTERVAL + 5
+        gaps = [b - a for a, b in zip(run.round_times, run.round_times[1:])]
+        assert min(gaps) >= INTERVAL
+        assert run.gw.sched.conn == sc.CONN_CONNECTED and run.gw.sched.error == sc.ERR_OK
+        assert run.gw.state.encrypted is encrypted
+    finally:
+        run.close()
+
+
+def test_old_15min_cloud_schedule():
+    run = VirtualRun(DAY + 8 * 3600, hours=6, cloud_schedule="15min",
+                     settings={"dtu.cloud_schedule": "15min"}).run()
+    try:
+        assert_dtu_safe(run)
+        assert run.data_age_p95(DAY + 8 * 3600 + 60, run.clock.until) <= INTERVAL + 5
+    finally:
+        run.close()
+
+
+def test_cloud_pause_off_still_spaces_rounds():
+    run = VirtualRun(DAY + 10 * 3600, hours=2, cloud=False,
+                     settings={"dtu.cloud_pause": False}).run()
+    try:
+        assert counters(run)["hangs_induced"] == 0
+        gaps = [b - a for a, b in zip(run.round_times, run.round_times[1:])]
+        assert min(gaps) >= INTERVAL and max(gaps) < INTERVAL + 2
+    finally:
+        run.close()
+
+
+def test_limit_requests_coalesced_and_applied_in_time():
+    """Bursts of three requests a few seconds apart, every 23 minutes, all
+    day: each burst reaches the DTU as one write of its last value, within one
+    interval + 31 s, and no two writes are closer than 31 s."""
+    start = DAY + 5 * 3600
+    run = VirtualRun(start, hours=12)
+    bursts = []
+    values = [80, 55, 30, 95, 100, 42, 67, 12]
+    for i in range(30):
+        t = start + 600 + i * 23 * 60
+        burst = [values[(i + k) % len(values)] for k in range(3)]
+        for k, v in enumerate(burst):
+            run.clock.at(t + 2 * k, lambda v=v: run.gw.command(Command(SET_LIMIT, v), "api"))
+        bursts.append((t + 4, burst[-1]))
+    applied = {}
+
+    def after_round():
+        applied.setdefault(run.model.limit, []).append(run.clock())
+    run.after_round = after_round
+    writes = []
+    real_receive = run.model.receive
+
+    def receive(conn, data):
+        before = counters(run)["limit_writes"]
+        reply = real_receive(conn, data)
+        if counters(run)["limit_writes"] != before:
+            writes.append((run.clock(), run.model.limit))
+        return reply
+    run.model.receive = receive
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        expected = []
+        for i, (t, v) in enumerate(bursts):
+            if not expected or expected[-1] != v:
+                expected.append(v)
+        assert [v for _, v in writes] == expected       # coalesced: one write per burst
+        for (t, v), (wt, wv) in zip(bursts, writes):
+            assert wv == v and t <= wt <= t + INTERVAL + 31
+        gaps = [b[0] - a[0] for a, b in zip(writes, writes[1:])]
+        assert min(gaps) >= 31
+        assert not run.gw.sched.writes_pending
+        assert run.model.limit == bursts[-1][1]
+    finally:
+        run.close()
+
+
+def test_repeated_limit_is_not_resent():
+    start = DAY + 9 * 3600
+    run = VirtualRun(start, hours=1)
+    for k in range(6):
+        run.clock.at(start + 100 + k * 300, lambda: run.gw.command(Command(SET_LIMIT, 70), "api"))
+    run.run()
+    try:
+        assert counters(run)["limit_writes"] == 1
+        assert run.model.limit == 70
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
+def test_zero_switches_inverter_off_and_back_on():
+    start = DAY + 11 * 3600
+    run = VirtualRun(start, hours=1)
+    run.clock.at(start + 100, lambda: run.gw.command(Command(SET_LIMIT, 0), "api"))
+    seen = {}
+
+    def after_round():
+        seen.setdefault(run.model.inverter.on, run.clock())
+    run.after_round = after_round
+    run.clock.at(start + 1200, lambda: run.gw.command(Command(SET_LIMIT, 60), "api"))
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        assert False in seen                       # it was switched off
+        assert run.model.inverter.on is True and run.model.limit == 60
+        data = run.gw.state.data.decode()
+        assert '"active": 1' in data
+    finally:
+        run.close()
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_faults_during_the_day(encrypted):
+    """Silence for 30 minutes, a reboot (new enc_rand), dropped connections,
+    garbage, bad CRC, slow replies: the gateway reports each, recovers
+    by itself and never induces a hang or spoils an upload."""
+    start = DAY + 8 * 3600
+    run = VirtualRun(start, hours=8, encrypted=encrypted)
+    m = run.model
+    marks = {}
+
+    def mark(name, fn):
+        def go():
+            marks[name] = run.clock()
+            fn()
+        return go
+    run.clock.at(start + 1800, mark("silent", lambda: m.set_fault("silent", duration=1800)))
+    run.clock.at(start + 3 * 3600, mark("reboot", lambda: m.set_fault("reboot", seconds=60)))
+    run.clock.at(start + 4 * 3600, mark("drop", lambda: m.set_fault("drop", times=3)))
+    run.clock.at(start + 5 * 3600, mark("garbage", lambda: m.set_fault("garbage", times=3)))
+    run.clock.at(start + 6 * 3600, mark("badcrc", lambda: m.set_fault("badcrc", times=3)))
+    run.clock.at(start + 7 * 3600, mark("slow", lambda: m.set_fault("slow", times=5)))
+    states = []
+
+    def after_round():
+        states.append((run.clock(), run.gw.sched.conn, run.gw.sched.error,
+                       run.gw.state.fresh(run.clock())))
+    run.after_round = after_round
+    old_rand = m.enc_rand
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        if encrypted:
+            assert m.enc_rand != old_rand      # the reboot changed the key seed
+        # during the silence: reconnecting, then "no answer for long"
+        during = [st for st in states if marks["silent"] + 60 < st[0] < marks["silent"] + 1800]
+        assert during and all(c in (sc.CONN_RECONNECTING, sc.CONN_ERROR) for _, c, _, _ in during)
+        assert any(e == sc.ERR_NO_ANSWER for _, _, e, _ in during)
+        assert not any(f for t, _, _, f in during if t > marks["silent"] + 2 * INTERVAL + 40)
+        # recovered within the longest back-off after every fault
+        for name, t in marks.items():
+            end = t + (1800 if name == "silent" else 60 if name == "reboot" else 0)
+            after = [st for st in states if st[0] > end + sc.MAX_BACKOFF + INTERVAL]
+            assert after and after[0][1] == sc.CONN_CONNECTED and after[0][3], name
+        assert run.data_age_p95(start + 60, start + 1800) <= INTERVAL + 5
+        assert run.gw.sched.conn == sc.CONN_CONNECTED
+        kinds = [e["msg"] for e in run.gw.events.items()]
+        assert any("no answer" in k for k in kinds)
+    finally:
+        run.close()
+
+
+def test_frozen_dtu_in_daylight_is_rebooted_at_most_hourly():
+    start = DAY + 10 * 3600
+    run = VirtualRun(start, hours=3)
+    m = run.model
+    frozen = {}
+    handlers = dict(type(m)._HANDLERS)
+    real = handlers[s.TAG_REAL_DATA_NEW]
+
+    def stuck(model, req, now):
+        if "msg" not in frozen:
+            frozen["msg"] = real(model, req, now)
+        return frozen["msg"]
+    handlers[s.TAG_REAL_DATA_NEW] = stuck
+    run.clock.at(start + 600, lambda: setattr(m, "_HANDLERS", handlers))
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        reboots = counters(run)["reboots"]
+        assert 1 <= reboots <= 3                   # once per hour at most, over 3 h
+        assert any("rebooting the DTU" in e["msg"] for e in run.gw.events.items())
+    finally:
+        run.close()
+
+
+def test_encrypted_dtu_that_never_answers_getconfig():
+    """V01.01.x firmware may leave GetConfig unanswered: the limit then comes
+    from the real-time data, and the silence is not taken for a hung DTU."""
+    start = DAY + 9 * 3600
+    run = VirtualRun(start, hours=2, encrypted=True, getconfig_silent=True)
+    run.clock.at(start + 900, lambda: run.gw.command(Command(SET_LIMIT, 65), "api"))
+    run.run()
+    try:
+        assert_dtu_safe(run)
+        sched = run.gw.sched
+        assert sched.config_supported is False
+        assert counters(run)["reboots"] == 0 and sched.recoveries == 0
+        assert sched.conn == sc.CONN_CONNECTED and sched.error == sc.ERR_OK
+        assert run.model.limit == 65 and sched.dtu_limit == 65   # read back from real-time data
+        assert '"pLim": 65' in run.gw.state.data.decode()
+        assert counters(run)["unanswered"] == 1                  # asked once, never again
+    finally:
+        run.close()
+
+
+def test_the_link_outlives_a_memory_error_between_rounds():
+    # A heap run short by something else (a crowd of web clients, say) can
+    # fail any allocation, also while the link only waits: it must go on.
+    run = VirtualRun(DAY + 12 * 3600, hours=1)
+    sleep, calls = run.gw.link.sleep, []
+
+    async def short_of_memory(seconds):
+        calls.append(seconds)
+        if len(calls) in (3, 9):
+            raise MemoryError("memory allocation failed, allocating 88 bytes")
+        await sleep(seconds)
+    run.gw.link.sleep = short_of_memory
+    run.run()
+    try:
+        notes = [e for e in run.gw.events.items() if e["kind"] == "link" and "MemoryError" in e["msg"]]
+        assert len(notes) == 1 and notes[0]["count"] == 2, notes     # repeats fold into one entry
+        assert len(run.ok_times) > 100                       # ~one round every 31 s, all hour
+        assert run.ok_times[-1] > DAY + 12 * 3600 + 3500
+        assert_dtu_safe(run)
+    finally:
+        run.close()
