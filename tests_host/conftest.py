@@ -25,3 +25,12 @@ def runtime(request):
     if request.param == "micropython" and not micropython_bin():
         pytest.fail("no unix MicroPython: run `make setup`")
     return request.param
+
+
+@pytest.fixture(scope="session")
+def micropython():
+    """The unix MicroPython's path, for tests that run only under it."""
+    mp = micropython_bin()
+    if not mp:
+        pytest.fail("no unix MicroPython: run `make setup`")
+    return mp

@@ -483,7 +483,7 @@ def broken_release(tmp, rel, version):
     return d
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 def test_micropython_bundle_updates_over_https_and_rolls_back_a_broken_release(tmp_path, rel):
     gh = Standin(REPO, certs=rel["certs"])
     gh.add_release("v0.2.0", release_assets(rel["new"]))
@@ -588,7 +588,7 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 def test_micropython_tls_is_strict(tmp_path, rel):
     """The unix MicroPython's SSLContext defaults to no certificate checks;
     lib/tlsctx.py sets CERT_REQUIRED: the stand-in answers with the test CA, and

@@ -26,10 +26,10 @@ from dtu import config_schemas, frame, messages, readings
 from dtu import schemas as s
 from support.pbview import fields, from_pb, is_repeated, to_pb
 
-hw_dtu = pytest.importorskip("hoymiles_wifi.dtu")
-hw_const = pytest.importorskip("hoymiles_wifi.const")
-hw_utils = pytest.importorskip("hoymiles_wifi.utils")
-hw_hoymiles = pytest.importorskip("hoymiles_wifi.hoymiles")
+import hoymiles_wifi.dtu as hw_dtu
+import hoymiles_wifi.const as hw_const
+import hoymiles_wifi.utils as hw_utils
+import hoymiles_wifi.hoymiles as hw_hoymiles
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,7 +14,7 @@ from google.protobuf.descriptor import FieldDescriptor as FD
 from proto_min import I32, I64, U32, U64, BOOL, STR, BYTES
 from dtu import config_schemas, frame, schemas
 
-hw_const = pytest.importorskip("hoymiles_wifi.const")
+import hoymiles_wifi.const as hw_const
 
 # Each of our schemas -> the .proto module (hoymiles_wifi.protobuf.<module>_pb2)
 MODULE_OF = {

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-pytest.importorskip("hoymiles_wifi")
 from hoymiles_wifi.dtu import DTU  # noqa: E402
 from hoymiles_wifi.protobuf import (  # noqa: E402
     APPHeartbeatPB_pb2, APPInfomationData_pb2, CommandPB_pb2, GetConfig_pb2,

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from support.env import ROOT, micropython_bin
+from support.env import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bench_memory  # noqa: E402
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 def test_a_code_object_costs_a_few_words_of_heap_in_romfs_placement():
     cost = bench_memory.raw_code_cost(n=200)
     assert 24 <= cost["unix64"] <= 96, cost           # a handful of 8-byte words

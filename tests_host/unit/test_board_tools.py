@@ -328,11 +328,8 @@ def test_romfs_image_builds_without_a_board_and_imports_under_micropython():
             "f = open(%r, 'rb'); img = f.read(); f.close()\n"
             "vfs.mount(vfs.VfsRom(img), '/rom')\n"
             "sys.path[:0] = ['/rom', '/rom/lib']\n"
-            "try:\n"
-            "    import ota_boot\n"
-            "    sys.path[:0] = ota_boot.paths('/')\n"
-            "except ImportError:\n"
-            "    pass\n"
+            "import ota_boot\n"
+            "sys.path[:0] = ota_boot.paths('/')\n"
             "import gateway.app, microdot, dtu.client\n"
             "print(gateway.app.__file__)\n" % image)
     r = subprocess.run([micropython_bin(), "-X", "heapsize=1m", "-c", code],

@@ -199,7 +199,7 @@ def walk(top, rel, out):
 """
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 def test_esp8266_romfs_image_mounts_in_micropython(built, tmp_path):
     (a, _), _, _ = built
     img = str(tmp_path / ota_names.ESP8266_ROMFS)
@@ -247,7 +247,7 @@ def esp32_build_folder(fw, app_bytes=50000):
     return parts
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 @pytest.mark.parametrize("frozen", [False, True], ids=["files", "frozen"])
 def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path, frozen):
     (a, _), _, _ = built
@@ -365,7 +365,7 @@ def test_frozen_manifest_refuses_an_unknown_board_or_the_wrong_port(tmp_path, ca
     assert not os.path.exists(out)
 
 
-@pytest.mark.skipif(not micropython_bin(), reason="unix MicroPython not installed")
+@pytest.mark.usefixtures("micropython")
 def test_the_app_imports_from_only_what_the_manifest_names_and_knows_it_is_frozen(built, tmp_path):
     """A stand-in of the frozen table: only what the manifest names, each
     file from its base_path, imported under MicroPython from the cwd, so

@@ -7,7 +7,6 @@ import tempfile
 
 import pytest
 
-hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
 
 from gateway import tz  # noqa: E402
