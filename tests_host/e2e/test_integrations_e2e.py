@@ -273,8 +273,6 @@ def scenario(request, fn, runtime, timeout=200):
         raise r.error
 
 
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _no_leftovers():
     yield

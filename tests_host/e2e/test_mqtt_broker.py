@@ -38,8 +38,6 @@ def broker(tmp_path):
         b.stop()
 
 
-
-
 def _avail(name, value):
     return lambda m: m[0] == "live/%s/availability" % name and m[1] == value
 

@@ -13,7 +13,6 @@
 CPython only (pytest + hypothesis).
 """
 import functools
-import importlib
 import struct
 
 import pytest
@@ -24,7 +23,7 @@ from google.protobuf.descriptor import FieldDescriptor as FD
 from proto_min import I32, I64, U32, U64, BOOL, STR, BYTES, decode, encode
 from dtu import config_schemas, frame, messages, readings
 from dtu import schemas as s
-from support.pbview import fields, from_pb, is_repeated, to_pb
+from support.pbview import MODULE_OF, fields, from_pb, is_repeated, pb_class, pb_module, to_pb
 
 import hoymiles_wifi.dtu as hw_dtu
 import hoymiles_wifi.const as hw_const
@@ -34,32 +33,11 @@ import hoymiles_wifi.hoymiles as hw_hoymiles
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-MODULE_OF = {
-    "SGSMO": "RealDataNew", "PvMO": "RealDataNew",
-    "RealDataNewReqDTO": "RealDataNew", "RealDataNewResDTO": "RealDataNew",
-    "CommandResDTO": "CommandPB", "CommandReqDTO": "CommandPB",
-    "CommandStatusResDTO": "CommandPB", "CommandStatusReqDTO": "CommandPB",
-    "MIOperatingStatusMO": "CommandPB", "MIErrorStatusMO": "CommandPB",
-    "HBResDTO": "APPHeartbeatPB", "HBReqDTO": "APPHeartbeatPB",
-    "NetworkInfoResDTO": "NetworkInfo", "NetworkInfoReqDTO": "NetworkInfo",
-    "APPDtuInfoMO": "APPInfomationData", "APPPvInfoMO": "APPInfomationData",
-    "APPInfoDataReqDTO": "APPInfomationData", "APPInfoDataResDTO": "APPInfomationData",
-    "GetConfigResDTO": "GetConfig", "GetConfigReqDTO": "GetConfig",
-    "SetConfigResDTO": "SetConfig", "SetConfigReqDTO": "SetConfig",
-}
 NAMES = sorted(MODULE_OF)
 
 
 def schema_of(name):
     return getattr(s, name, None) or getattr(config_schemas, name)
-
-
-def pb_module(name):
-    return importlib.import_module("hoymiles_wifi.protobuf.%s_pb2" % MODULE_OF[name])
-
-
-def pb_class(name):
-    return getattr(pb_module(name), name)
 
 
 def normalize(d, schema):
@@ -488,7 +466,6 @@ def test_hoymiles_rejects_what_it_should():
     wire[-1] ^= 1
     assert hw_dtu.DTU(host="x").parse_response(bytes(wire), cls, False) is None
     assert hw_dtu.DTU(host="x").parse_response(bytes(wire[:-1]), cls, False) is None
-
 
 
 @settings(max_examples=60, deadline=None)

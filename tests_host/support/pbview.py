@@ -1,7 +1,24 @@
 """Our protobuf dicts next to Google's generated messages (hoymiles-wifi's
 *_pb2 classes): one view for every oracle test (tests_host/oracle/) and the
 decoder fuzz (tests_host/unit/test_fuzz.py)."""
+import importlib
+
 from google.protobuf.descriptor import FieldDescriptor as FD
+
+# our message name -> the hoymiles-wifi module that has Google's class for it
+MODULE_OF = {
+    "SGSMO": "RealDataNew", "PvMO": "RealDataNew",
+    "RealDataNewReqDTO": "RealDataNew", "RealDataNewResDTO": "RealDataNew",
+    "CommandResDTO": "CommandPB", "CommandReqDTO": "CommandPB",
+    "CommandStatusResDTO": "CommandPB", "CommandStatusReqDTO": "CommandPB",
+    "MIOperatingStatusMO": "CommandPB", "MIErrorStatusMO": "CommandPB",
+    "HBResDTO": "APPHeartbeatPB", "HBReqDTO": "APPHeartbeatPB",
+    "NetworkInfoResDTO": "NetworkInfo", "NetworkInfoReqDTO": "NetworkInfo",
+    "APPDtuInfoMO": "APPInfomationData", "APPPvInfoMO": "APPInfomationData",
+    "APPInfoDataReqDTO": "APPInfomationData", "APPInfoDataResDTO": "APPInfomationData",
+    "GetConfigResDTO": "GetConfig", "GetConfigReqDTO": "GetConfig",
+    "SetConfigResDTO": "SetConfig", "SetConfigReqDTO": "SetConfig",
+}
 
 
 def fields(schema):
@@ -53,3 +70,11 @@ def from_pb(msg, schema):
         elif v:
             out[name] = v
     return out
+
+
+def pb_module(name):
+    return importlib.import_module("hoymiles_wifi.protobuf.%s_pb2" % MODULE_OF[name])
+
+
+def pb_class(name):
+    return getattr(pb_module(name), name)

@@ -26,6 +26,7 @@ from dtu import config_schemas, frame
 from dtu import schemas as s
 from dtu.frame import CrcError, FrameError, FrameReader
 from support.pbview import fields, from_pb  # one Google-to-dict view for both oracles
+from support.pbview import pb_class as google_class
 
 importlib.import_module("hoymiles_wifi.protobuf.RealDataNew_pb2")   # the oracle: make setup installs it
 
@@ -42,12 +43,6 @@ for _mod in (s, config_schemas):
         _v = getattr(_mod, _n)
         if isinstance(_v, tuple) and _v and isinstance(_v[0], int):
             SCHEMA_NAMES[id(_v)] = _n
-PB_MODULE = {
-    "RealDataNewReqDTO": "RealDataNew", "CommandReqDTO": "CommandPB",
-    "CommandStatusReqDTO": "CommandPB", "HBReqDTO": "APPHeartbeatPB",
-    "NetworkInfoReqDTO": "NetworkInfo", "APPInfoDataReqDTO": "APPInfomationData",
-    "GetConfigReqDTO": "GetConfig", "SetConfigReqDTO": "SetConfig",
-}
 MAX_CASE_SECONDS = 0.25   # generous: a case takes well under a millisecond
 
 
@@ -114,9 +109,7 @@ def check_decode(schema, data, counter=None):
 # ---- the Google oracle (differential) ---------------------------------------------
 
 def pb_class(schema):
-    name = name_of(schema)
-    mod = importlib.import_module("hoymiles_wifi.protobuf.%s_pb2" % PB_MODULE[name])
-    return getattr(mod, name)
+    return google_class(name_of(schema))
 
 
 def wire_view(d, schema):
