@@ -46,7 +46,7 @@ test-mp: setup
 	$(PY) tests_host/mp/run_all.py --micropython $(MP)
 
 bench: setup
-	$(PY) tools/bench.py
+	$(PY) tools/bench/run.py
 
 run: setup
 	$(PY) tools/run_dev.py --listen $(LISTEN) $(if $(DTU),--dtu $(DTU))
@@ -70,13 +70,13 @@ console: $(STAMP)
 	$(PY) tools/boardctl.py console $(if $(PORT),--port $(PORT))
 romfs: $(STAMP)
 	$(PY) tools/boardctl.py romfs $(BOARD_ARGS)
-# Just the memory budget section of `make bench` (tools/bench_memory.py; a few minutes).
+# Just the memory budget section of `make bench` (tools/bench/memory.py, through the one runner; a few minutes).
 # FROZEN=path/to/micropython: a build with the app frozen in (README, Memory budget) for the
 # real figures next to the estimates; MQTT=1: every run with MQTT and discovery on.
 FROZEN ?=
 MQTT ?=
 bench-memory: setup
-	$(PY) tools/bench_memory.py --verbose $(if $(FROZEN),--frozen $(FROZEN)) $(if $(MQTT),--mqtt)
+	$(PY) tools/bench/run.py memory --verbose $(if $(FROZEN),--frozen $(FROZEN)) $(if $(MQTT),--mqtt)
 
 romfs-image: $(STAMP)
 	$(PY) tools/boardctl.py romfs --build-only $(if $(BOARD),--board $(BOARD))

@@ -4,7 +4,7 @@ the unix port, or a build with the app frozen in).
     <micropython> -X heapsize=100k tools/heap_map.py ROOT --dtu H:P --listen H:P --data-dir D
         [--without FEATURE]      (gateway.app's feature list without that one: what it costs)
 
-tools/bench_memory.py runs it (--frozen BIN) and reads what it prints: for
+tools/bench/memory.py runs it (--frozen BIN) and reads what it prints: for
 each step a line "== step NAME free=N" followed by micropython.mem_info(1),
 whose heap map marks each object's first block with its kind (T tuple,
 L list, D dict, S str/bytes, A bytearray/array, F float, B function,

@@ -2,7 +2,7 @@
 
     <python> tools/host_main.py ROOT --dtu HOST[:PORT] --listen HOST:PORT --data-dir DIR
         [--dns HOST:PORT] [--wifi-scan FILE.json] [--wifi-join ok|fail]
-        [--poll-interval SECONDS]   (benchmark only: tools/bench_memory.py)
+        [--poll-interval SECONDS]   (benchmark only: tools/bench/memory.py)
         [--safe-mode REASON]        (boot in safe mode, as gateway/safemode.py decides on a board)
 
 ROOT is the repo (CPython) or the .mpy tree tools/run_host.py builds for the
@@ -70,7 +70,7 @@ def main():
     safe = {"active": True, "reason": opts["--safe-mode"]} if opts["--safe-mode"] else None
     gw = Gateway(board, dtu_override=opts["--dtu"], safe_mode=safe)
     if opts["--poll-interval"]:
-        # BENCHMARK ONLY (tools/bench_memory.py): rounds faster than any real
+        # BENCHMARK ONLY (tools/bench/memory.py): rounds faster than any real
         # DTU tolerates, against the simulator with --min-gap 0; never for a DTU
         gw.sched.interval = float(opts["--poll-interval"])
     host, port = split_host(opts["--listen"], 8080)

@@ -181,7 +181,7 @@ def tune_gc():
     full of garbage between live objects and fragments. With a threshold of a
     quarter of the heap left free once the app is loaded, it collects early
     and often: the memory benchmark's smallest heap drops by ~1/5
-    (tools/bench_memory.py). CPython's gc has no threshold(): untouched."""
+    (tools/bench/memory.py). CPython's gc has no threshold(): untouched."""
     if not (hasattr(gc, "threshold") and hasattr(gc, "mem_free")):
         return None
     gc.collect()

@@ -472,13 +472,12 @@ def test_setup_flow_from_factory_mode(workroot):
 # ---- 7. the server side on its own ---------------------------------------------------
 
 def test_serving_keeps_no_heap_under_micropython():
-    """tools/bench_web.py's figures, as bounds: serving streams (a page load
+    """tools/bench/web.py's figures, as bounds: serving streams (a page load
     allocates far less than Microdot's per-request cost plus the files), and
     101 page loads keep no more heap than one."""
     if not micropython_bin():
         pytest.skip("no unix MicroPython")
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    import bench_web
+    from bench import web as bench_web
     built = bench_web.sizes()
     first, page, reval, after_1, after_100, _ = bench_web.serve_figures(built)
     assert first["files"] == 3 and first["webui"] < 12 * 1024, first

@@ -29,5 +29,5 @@ def board_files():
 # Heap of the gateway under the unix MicroPython in host mode. Host mode loads
 # every .mpy into the heap (about 200 KB with all features on this 64-bit
 # port); boards run the code frozen or from ROMFS, where it costs much less.
-# The board budget is measured apart (tools/bench_memory.py, README "Memory budget").
+# The board budget is measured apart (tools/bench/memory.py, README "Memory budget").
 MP_HOST_HEAP = os.environ.get("MP_HOST_HEAP", "512k")

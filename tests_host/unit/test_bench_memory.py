@@ -1,4 +1,4 @@
-"""tools/bench_memory.py's static figures that the README's frozen estimate
+"""tools/bench/memory.py's static figures that the README's frozen estimate
 rests on: what one code object costs in the heap when a module is loaded
 from ROMFS (measured on the unix and the WebAssembly MicroPython), and the
 count of code objects taken from the sources."""
@@ -10,7 +10,7 @@ import pytest
 from support.env import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-import bench_memory  # noqa: E402
+from bench import memory as bench_memory  # noqa: E402
 
 
 @pytest.mark.usefixtures("micropython")
@@ -52,4 +52,4 @@ def test_the_estimated_frozen_held_heap_stays_within_the_budget():
     assert 0 < est["qstr"] < est["held"] and 0 < est["code"] < est["held"], est
     assert est["estimate"] <= bench_memory.HELD_BUDGET_KIB * 1024, (
         "a started gateway now holds an estimated %.1f KiB (app frozen, 32-bit): over the budget of "
-        "%d KiB in tools/bench_memory.py" % (est["estimate"] / 1024, bench_memory.HELD_BUDGET_KIB))
+        "%d KiB in tools/bench/memory.py" % (est["estimate"] / 1024, bench_memory.HELD_BUDGET_KIB))

@@ -330,7 +330,7 @@ class Server(Microdot):
 
     async def start_server(self, host="0.0.0.0", port=80, **_):
         # imported here: the app's routes are also built where there are no
-        # sockets (the WebAssembly port, for tools/bench_memory.py)
+        # sockets (the WebAssembly port, for tools/bench/memory.py)
         import select
         import socket
         ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]

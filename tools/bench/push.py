@@ -10,7 +10,7 @@ discovery, openHAB, /metrics), under the unix MicroPython (64-bit) from .mpy.
   - the whole gateway (host mode, against the simulator): heap in use after
     a few rounds with MQTT off and with MQTT + discovery on.
 
-Run by tools/bench.py (bench()); this same file is the MicroPython side.
+Run by tools/bench/run.py (bench()); this same file is the MicroPython side.
 Mosquitto (Debian package) and the simulator listen on 127.0.0.1 only.
 """
 import sys
@@ -121,7 +121,7 @@ def _host_side():
     import time
     from urllib.request import urlopen
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, os.path.join(root, "tools"))
     import run_host
     from proc_util import free_port, start, stop, wait_for, wait_port

@@ -1,24 +1,24 @@
 """Where the heap goes: the heap each module keeps once imported, one after
 the other (a module's cost includes what it imports first), then the cost of
 constructing the Gateway with every feature attached. Runs under the unix
-MicroPython (64-bit) and the WebAssembly port (32-bit, tools/bench_wasm.mjs),
+MicroPython (64-bit) and the WebAssembly port (32-bit, tools/bench/wasm.mjs),
 from the .mpy tree of tools/run_host.py, optionally from a ROMFS image of it
 (code executed in place, as on an ESP8266 with the FLASH_2M_ROMFS firmware).
 
-    micropython tools/bench_imports.py TREE ORDER_FILE [ROMFS_IMAGE]
-    node tools/bench_wasm.mjs TREE tools/bench_imports.py     (BENCH_ROOT = /tree;
+    micropython tools/bench/imports.py TREE ORDER_FILE [ROMFS_IMAGE]
+    node tools/bench/wasm.mjs TREE tools/bench/imports.py     (BENCH_ROOT = /tree;
                                                   TREE/app.romfs, if there, is mounted)
 ORDER_FILE (TREE/order.txt under wasm) lists the modules in import order.
 
 Prints "module bytes" lines, the qstr pool, then "loaded - a,b,c": the
-modules a gateway holds after start (tools/bench_memory.py reads them).
+modules a gateway holds after start (tools/bench/memory.py reads them).
 """
 import gc
 import os
 import sys
 
 try:
-    ROOT = BENCH_ROOT   # noqa: F821 - set by bench_wasm.mjs
+    ROOT = BENCH_ROOT   # noqa: F821 - set by tools/bench/wasm.mjs
     ORDER = ROOT + "/order.txt"
     IMAGE = ROOT + "/app.romfs" if "app.romfs" in os.listdir(ROOT) else None
 except NameError:
@@ -42,7 +42,7 @@ def _paths(root):
 
 
 def _modules(path):
-    """The import order (tools/bench_memory.py writes it, leaves first, so
+    """The import order (tools/bench/memory.py writes it, leaves first, so
     each line costs what that module adds by itself)."""
     f = open(path)
     names = [n.strip() for n in f.read().split() if n.strip()]

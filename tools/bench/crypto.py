@@ -1,23 +1,23 @@
 """Heap and speed of dtu.aesgcm / dtu.crypto, run BY MicroPython (CPython works too).
 
-    micropython -X heapsize=96k tools/bench_crypto.py <repo_root>
-    node tools/bench_wasm.mjs <tree> tools/bench_crypto.py
-    python tools/bench_crypto.py <repo_root>
+    micropython -X heapsize=96k tools/bench/crypto.py <repo_root>
+    node tools/bench/wasm.mjs <tree> tools/bench/crypto.py
+    python tools/bench/crypto.py <repo_root>
 
-<tree> is any folder holding lib/dtu/, e.g. the .mpy build tools/bench.py makes.
+<tree> is any folder holding lib/dtu/, e.g. the .mpy build tools/bench/run.py makes.
 Prints `name: value unit` lines. Heap figures are what stays allocated after a
 gc.collect() (64-bit unix reads ~1.5x the 32-bit boards; a .py import keeps
 more than a .mpy). alloc_per_* is the garbage one decrypt leaves for the GC
 (the returned plaintext included). The WebAssembly port has no cryptolib: there
 AES-ECB is a bench-only stand-in (named in the output), never anything under lib/.
-Under tools/bench_wasm.mjs each function in STEPS runs as its own top-level call.
+Under tools/bench/wasm.mjs each function in STEPS runs as its own top-level call.
 """
 import gc
 import sys
 
 MP = sys.implementation.name == "micropython"
 try:
-    ROOT = BENCH_ROOT  # noqa: F821 - set by tools/bench_wasm.mjs (no sys.argv there)
+    ROOT = BENCH_ROOT  # noqa: F821 - set by tools/bench/wasm.mjs (no sys.argv there)
 except NameError:
     ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
 sys.path.insert(0, ROOT + "/lib")
@@ -162,7 +162,7 @@ _m = {}
 
 
 # Each step runs in its own top-level call under the WebAssembly port (see
-# tools/bench_wasm.mjs): only there does gc.collect() free what a finished
+# tools/bench/wasm.mjs): only there does gc.collect() free what a finished
 # call allocated, so heap figures are taken between steps. Even so, the first
 # collection after a busy step still finds ~2 KB of its garbage reachable
 # (stale references), so a step that only collects comes before each figure.

@@ -13,9 +13,9 @@
     smallest heap for the upload path (the archive from a stream, as the
     ESP8266 gets it from the browser).
 
-    python3 tools/bench_ota.py
+    python3 tools/bench/ota.py
 The same script runs under MicroPython as the download worker
-(`micropython bench_ota.py --worker TREE URL ROOT`).
+(`micropython tools/bench/ota.py --worker TREE URL ROOT`).
 """
 import sys
 
@@ -83,7 +83,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "tests_host"), os.path.join(ROOT, "firmware"),
                  os.path.join(ROOT, "tools", "host_shims")]
 

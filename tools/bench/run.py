@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 MPY_TREE = os.path.join(ROOT, "build", "bench_mpy")
 sys.path[:0] = [os.path.join(ROOT, "tools", "host_shims"), os.path.join(ROOT, "tools"),
@@ -47,7 +47,7 @@ def run_mp(script, *args, heap="256k"):
 
 
 def run_wasm(script, tree):
-    runner = os.path.join(ROOT, "tools", "bench_wasm.mjs")
+    runner = os.path.join(ROOT, "tools", "bench", "wasm.mjs")
     if not (shutil.which("node") and os.path.exists(runner)):
         return "(WebAssembly MicroPython not available)\n"
     r = subprocess.run(["node", runner, tree, script], capture_output=True, text=True, timeout=600)
@@ -63,8 +63,7 @@ def section(title, text):
 def cpython_decode_compare():
     from proto_min import decode
     from dtu import frame, schemas
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from bench_protocol import sample_frame
+    from bench.protocol import sample_frame
     data = sample_frame()
     payload = data[frame.HEADER_LEN:]
     n = 5000
@@ -89,33 +88,37 @@ def cpython_decode_compare():
 
 def main():
     tree = compile_board_tree()
-    script = os.path.join(ROOT, "tools", "bench_protocol.py")
+    script = os.path.join(ROOT, "tools", "bench", "protocol.py")
     section("protocol, unix MicroPython (64-bit), .mpy", run_mp(script, tree))
     section("protocol, WebAssembly MicroPython (32-bit), .mpy", run_wasm(script, tree))
     section("protocol, CPython %s" % sys.version.split()[0], cpython_decode_compare())
-    import bench_gateway
-    section("gateway, CPython (host mode)", bench_gateway.bench(False))
-    section("gateway, unix MicroPython (64-bit), .mpy, heap 512k", bench_gateway.bench(True))
-    crypto = os.path.join(ROOT, "tools", "bench_crypto.py")
+    from bench import host_mode
+    section("gateway, CPython (host mode)", host_mode.bench(False))
+    section("gateway, unix MicroPython (64-bit), .mpy, heap 512k", host_mode.bench(True))
+    crypto = os.path.join(ROOT, "tools", "bench", "crypto.py")
     if os.path.exists(crypto):
         section("crypto, unix MicroPython (64-bit), .mpy", run_mp(crypto, tree, heap="96k"))
         section("crypto, WebAssembly MicroPython (32-bit), .mpy", run_wasm(crypto, tree))
-    import bench_web
-    section("web app (gzipped size; serving it under the unix MicroPython)", bench_web.bench())
-    import bench_first_boot
+    from bench import web
+    section("web app (gzipped size; serving it under the unix MicroPython)", web.bench())
+    from bench import first_boot
     section("first boot: WiFi manager, captive portal + DNS, access control, history, rescue "
-            "(heap, unix MicroPython 64-bit, .mpy)", bench_first_boot.bench())
-    import bench_ota
+            "(heap, unix MicroPython 64-bit, .mpy)", first_boot.bench())
+    from bench import ota
     section("updates: release bundle size; download-and-verify heap under the unix MicroPython (64-bit), .mpy",
-            bench_ota.bench())
-    import bench_mqtt
+            ota.bench())
+    from bench import push
     section("push integrations: MQTT client with Home Assistant discovery against Mosquitto, openHAB, "
-            "/metrics (unix MicroPython 64-bit, .mpy)", bench_mqtt.bench())
-    import bench_memory
+            "/metrics (unix MicroPython 64-bit, .mpy)", push.bench())
+    from bench import memory
     section("memory budget: the whole app, smallest heap for 500 DTU rounds + 5000 API requests "
             "(unix MicroPython 64-bit, bisection; static part also 32-bit WebAssembly)",
-            bench_memory.report([]))
+            memory.report([]))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["memory"]:       # make bench-memory: that section alone, with its options
+        from bench import memory
+        memory.main(sys.argv[2:])
+    else:
+        main()

@@ -1,10 +1,10 @@
 """Protocol benchmark; runs under MicroPython (unix or WebAssembly) and CPython.
 
-    micropython -X heapsize=256k tools/bench_protocol.py <repo_root>
+    micropython -X heapsize=256k tools/bench/protocol.py <repo_root>
 
 Prints `name: value unit` lines: heap kept by importing the protocol modules,
 and the time to decode a full two-port RealDataNew reply (protobuf only, and
-frame + protobuf + scaling to physical units). tools/bench.py runs it on the
+frame + protobuf + scaling to physical units). tools/bench/run.py runs it on the
 .mpy files, as the board loads them.
 """
 import gc
@@ -12,7 +12,7 @@ import sys
 import time
 
 try:
-    ROOT = BENCH_ROOT  # noqa: F821 - set by tools/bench_wasm.mjs (no sys.argv there)
+    ROOT = BENCH_ROOT  # noqa: F821 - set by tools/bench/wasm.mjs (no sys.argv there)
 except NameError:
     ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
 sys.path[:0] = [ROOT + "/lib", ROOT, ROOT + "/tools/host_shims"]
@@ -61,7 +61,7 @@ _m = {}
 
 
 # Each step runs in its own top-level call under the WebAssembly port (see
-# tools/bench_wasm.mjs): only there does gc.collect() free what a finished
+# tools/bench/wasm.mjs): only there does gc.collect() free what a finished
 # call allocated, so heap figures are taken between steps.
 def step_base():
     _m["base"] = _heap()

@@ -8,7 +8,7 @@
     gc off, the measuring requests subtracted) and a 304 revalidation, and
     the heap in use after 100 page loads against after one (no leak).
 
-The server is tools/bench_web_mp.py (Microdot + webui only, no gateway), the
+The server is tools/bench/web_mp.py (Microdot + webui only, no gateway), the
 client this CPython process, on 127.0.0.1.
 """
 import json
@@ -19,7 +19,7 @@ import subprocess
 import sys
 from http.client import HTTPConnection, HTTPException
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from proc_util import free_port, start, stop, wait_for  # noqa: E402
 TARGET = 30 * 1024
@@ -48,7 +48,7 @@ def serve_figures(built, heap="512k"):
     mp = os.environ.get("MICROPYTHON") or os.path.join(ROOT, ".venv", "bin", "micropython")
     port = free_port()
     # a group of its own: the venv's micropython is a wrapper that starts the real binary
-    p = start([mp, "-X", "heapsize=" + heap, os.path.join(ROOT, "tools", "bench_web_mp.py"),
+    p = start([mp, "-X", "heapsize=" + heap, os.path.join(ROOT, "tools", "bench", "web_mp.py"),
                tree, build_web.OUT, str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
         ready = select.select([p.stdout], [], [], 30)[0]       # its first line: the import costs

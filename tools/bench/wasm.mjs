@@ -1,5 +1,5 @@
 // Run a benchmark script under the official 32-bit WebAssembly MicroPython.
-//   node tools/bench_wasm.mjs TREE SCRIPT [HEAP_BYTES]
+//   node tools/bench/wasm.mjs TREE SCRIPT [HEAP_BYTES]
 // TREE (a folder of .mpy/.py files) is copied into the port's in-memory FS at
 // /tree and SCRIPT runs as __main__ with the global BENCH_ROOT = "/tree" (this
 // port has no sys.argv). Output goes to stdout.

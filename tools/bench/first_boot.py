@@ -10,13 +10,13 @@ pools, which grow in doubling steps, so the total is the fairer number. Then
 what the objects keep at run time, and what one request or query allocates
 (transient: collected again). The unix port is 64-bit: expect ~2/3 on a board.
 
-    python3 tools/bench_first_boot.py          # prints the figures
+    python3 tools/bench/first_boot.py          # prints the figures
 """
 import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Runs under MicroPython (argv[1] = the .mpy tree).
 _MP_SCRIPT = r'''

@@ -1,4 +1,4 @@
-"""Runs under the unix MicroPython for tools/bench_web.py: Microdot plus the
+"""Runs under the unix MicroPython for tools/bench/web.py: Microdot plus the
 web-app feature (gateway/web/webui.mpy) from the .mpy tree, serving build/web on
 127.0.0.1:PORT, with three measuring endpoints:
 
@@ -7,7 +7,7 @@ web-app feature (gateway/web/webui.mpy) from the .mpy tree, serving build/web on
     GET /bench/mem     heap in use after gc.collect()
     GET /bench/quit    stop the server
 
-    micropython -X heapsize=512k tools/bench_web_mp.py TREE WWW_DIR PORT
+    micropython -X heapsize=512k tools/bench/web_mp.py TREE WWW_DIR PORT
 Prints one JSON line (heap after each import step) once it listens.
 """
 import gc
