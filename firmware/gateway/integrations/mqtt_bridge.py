@@ -10,8 +10,8 @@ Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
                                      when they change
 Commands (subscribed with QoS 1):
     set/power_limit       0..100     -> gw.command(), like POST /api/power-limit
-    set/dtu_reboot        PRESS      -> gw.sched.request_reboot()
-    set/inverter_restart  PRESS      -> gw.sched.request_restart()
+    set/dtu_reboot        PRESS      -> gw.command(), like POST /api/dtu/reboot
+    set/inverter_restart  PRESS      -> gw.command(), like POST /api/inverter/restart
 so every DTU rule of the scheduler applies to them. Retained command messages
 are ignored: a stale retained PRESS must not reboot the DTU at every connect.
 
