@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from ota_layout import APP, BAD, JOURNAL, NEW, OLD, ROM_APP, STAGED
+import ota_layout as layout   # one name here instead of seven: this module stays in RAM
 
 
 CONFIRM_WINDOW = 300            # s the new app has to confirm itself (board timer)
@@ -50,7 +50,7 @@ def swap_module(root):
     try:
         import ota_swap
     except ImportError:
-        sys.path[:0] = [root + NEW, root + OLD]
+        sys.path[:0] = [root + layout.NEW, root + layout.OLD]
         try:
             import ota_swap
         finally:
@@ -60,7 +60,7 @@ def swap_module(root):
 
 def pending(root):
     """True when a journal or a leftover of an update is there."""
-    for p in (JOURNAL, JOURNAL + ".tmp", NEW, OLD, BAD, STAGED):
+    for p in (layout.JOURNAL, layout.JOURNAL + ".tmp", layout.NEW, layout.OLD, layout.BAD, layout.STAGED):
         if _stat(root + p) is not None:
             return True
     return False
@@ -69,10 +69,10 @@ def pending(root):
 def paths(root):
     """The folders to put in front of sys.path for the active app."""
     out = []
-    if (_stat(root + APP) or 0) & 0x4000:
-        out += [root + APP, root + APP + "/lib"]
-    if root == "/" and _stat(ROM_APP) is not None:  # pragma: no cover - boards only
-        out += [ROM_APP, ROM_APP + "/lib"]
+    if (_stat(root + layout.APP) or 0) & 0x4000:
+        out += [root + layout.APP, root + layout.APP + "/lib"]
+    if root == "/" and _stat(layout.ROM_APP) is not None:  # pragma: no cover - boards only
+        out += [layout.ROM_APP, layout.ROM_APP + "/lib"]
     return out
 
 
@@ -101,7 +101,7 @@ def app_path(rel=""):
     """A path inside the active app, or None when not started by boot()."""
     if ROOT is None:
         return None
-    return ROOT + APP + ("/" + rel if rel else "")
+    return ROOT + layout.APP + ("/" + rel if rel else "")
 
 
 def disarm():

@@ -45,7 +45,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools"), os.path.join(ROOT, "tools", "host_shims")]
 from gateway.ota import names as ota_names  # noqa: E402  (the names the device asks for)
 import ota_layout  # noqa: E402  (the layout)
-import ota_boot  # noqa: E402
 
 BUNDLE = os.path.join(ROOT, "build", "bundle")
 RELEASE = os.path.join(ROOT, "build", "release")
@@ -79,22 +78,22 @@ def _git(*args):
 
 
 def app_version():
-    with open(os.path.join(ROOT, "firmware", "gateway", "version.py")) as f:
+    with open(os.path.join(ROOT, "firmware", "gateway", "__init__.py")) as f:
         m = re.search(r'^VERSION = "([^"]+)"', f.read(), re.M)
     if not m:
-        raise BuildError("no VERSION in firmware/gateway/version.py")
+        raise BuildError("no VERSION in firmware/gateway/__init__.py")
     return m.group(1)
 
 
 def version_for(channel, tag=None):
-    """release: VERSION of gateway/version.py (a tag must say the same);
+    """release: VERSION of gateway/__init__.py (a tag must say the same);
     snapshot: the next patch version when VERSION is already tagged, with
     -snapshot.<commit count>: later than the last release, earlier than the next."""
     base = app_version()
     ota_names.parse_version(base)
     if channel == "release":
         if tag and tag.lstrip("v") != base:
-            raise BuildError("tag %s does not match VERSION %s in firmware/gateway/version.py" % (tag, base))
+            raise BuildError("tag %s does not match VERSION %s in firmware/gateway/__init__.py" % (tag, base))
         return base
     if channel != "snapshot":
         raise BuildError("channel must be release or snapshot")

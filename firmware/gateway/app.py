@@ -7,7 +7,7 @@ from dtu.client import AP_IP, DtuClient
 from gateway import tz
 from gateway.link.dtu_link import DtuLink
 from gateway.events import Events
-from gateway.version import VERSION
+from gateway import VERSION
 from gateway.link.scheduler import Scheduler
 from gateway.settings import Settings
 from gateway.state import LiveState

@@ -21,7 +21,7 @@ import bundle  # noqa: E402
 import ota_layout  # noqa: E402  (the layout)
 import ota_swap  # noqa: E402
 from gateway.ota import names as ota_names  # noqa: E402
-from gateway.version import VERSION  # noqa: E402
+from gateway import VERSION  # noqa: E402
 
 EPOCH = "1700000000"
 

@@ -36,7 +36,7 @@ def _esc(s):
 
 def lines(gw):
     """The exposition, family by family (a generator of str)."""
-    from gateway.version import VERSION
+    from gateway import VERSION
     st, sc, b = gw.state, gw.sched, gw.board
     now = b.time()
     G = "gauge"

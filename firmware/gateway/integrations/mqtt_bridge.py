@@ -205,7 +205,7 @@ class MqttBridge:
             from gateway.integrations import mqtt_ha
             chip = gw.board.chip_id()
             if gw.settings.get("mqtt.ha_discovery"):
-                from gateway.version import VERSION
+                from gateway import VERSION
                 dev = mqtt_ha.device(chip, VERSION, self._url(), gw.state.dtu_serial)
                 items = mqtt_ha.configs(chip, self.base, dev)
             else:

@@ -79,7 +79,7 @@ class Ota:
         self._wake = asyncio.Event()
         v = ota_boot.read_json(self.root + ota_layout.APP + "/version.json") if self.can_apply else None
         if v is None or not isinstance(v.get("version"), str):
-            from gateway.version import VERSION, VERSION_DATE
+            from gateway import VERSION, VERSION_DATE
             v = {"version": VERSION, "date": VERSION_DATE}
         self.installed = {"version": v["version"], "date": v.get("date", ""), "channel": v.get("channel", "")}
         self.last = last = ota_boot.read_json(self.root + ota_layout.LAST)
@@ -241,7 +241,7 @@ def firmware_info(gw):
     o = gw.ota
     if o is not None:
         return o.firmware()
-    from gateway.version import VERSION, VERSION_DATE
+    from gateway import VERSION, VERSION_DATE
     return {"version": VERSION, "versiondate": VERSION_DATE, "versionServer": "",
             "versiondateServer": "", "versionServerRelease": "", "versiondateServerRelease": "",
             "selectedUpdateChannel": "0", "updateAvailable": 0}

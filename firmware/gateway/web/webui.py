@@ -123,16 +123,12 @@ class WebUI:
                 return Response(_NOT_BUILT, 200, {"Content-Type": TYPES["html"], "Cache-Control": "no-cache"})
             app.route("/")(not_built)
             return
-        for url in self.files:
-            self._route(app, url)
-        self._route(app, "/index.html", "/")
-
-    def _route(self, app, url, key=None):
-        key = key or url
-
+        # one handler for every file: a closure per route would cost the heap ~50 B each
         async def handler(req):
-            return self.serve(req, key)
-        app.get(url)(handler)        # Microdot answers HEAD from GET routes
+            return self.serve(req, "/" if req.path == "/index.html" else req.path)
+        for url in self.files:
+            app.get(url)(handler)    # Microdot answers HEAD from GET routes
+        app.get("/index.html")(handler)
 
 
 def attach(gw):

@@ -1,4 +1,0 @@
-"""The gateway's version: what /api/info, MQTT discovery, /metrics and the
-update check report, and what a release tag must say (tools/bundle.py)."""
-VERSION = "0.1.0"
-VERSION_DATE = "2026-11-21"
