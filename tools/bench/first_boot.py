@@ -93,7 +93,9 @@ class Gw:
         self.sched, self.link = Scheduler(), Link()
         class C: host = ""
         self.client = C()
-    def _tz_offset(self, now): return 3600
+        self.safe_mode = {"active": False, "reason": ""}
+        self.wifi_manager = self.auth = self.ota = None
+    def tz_offset(self, now): return 3600
 gw = Gw()
 
 a = used()
