@@ -23,7 +23,7 @@ from google.protobuf.descriptor import FieldDescriptor as FD
 from proto_min import I32, I64, U32, U64, BOOL, STR, BYTES, decode, encode
 from dtu import config_schemas, frame, messages, readings
 from dtu import schemas as s
-from support.pbview import MODULE_OF, fields, from_pb, is_repeated, pb_class, pb_module, to_pb
+from support.pbview import MODULE_OF, fields, from_pb, is_repeated, normalize, pb_class, pb_module, to_pb
 
 import hoymiles_wifi.dtu as hw_dtu
 import hoymiles_wifi.const as hw_const
@@ -38,27 +38,6 @@ NAMES = sorted(MODULE_OF)
 
 def schema_of(name):
     return getattr(s, name, None) or getattr(config_schemas, name)
-
-
-def normalize(d, schema):
-    """Our dict as it will come back from the wire: zeros and empty lists gone."""
-    out = {}
-    for num, name, kind in fields(schema):
-        if name not in d:
-            continue
-        v = d[name]
-        if isinstance(kind, tuple):
-            if num < 0:
-                if v:
-                    out[name] = [normalize(x, kind) for x in v]
-            else:
-                out[name] = normalize(v, kind)
-        elif num < 0:
-            if v:
-                out[name] = list(v)
-        elif v:
-            out[name] = v
-    return out
 
 
 def strict_equal(a, b, path="msg"):

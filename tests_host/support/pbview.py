@@ -78,3 +78,24 @@ def pb_module(name):
 
 def pb_class(name):
     return getattr(pb_module(name), name)
+
+
+def normalize(d, schema):
+    """Our dict as it will come back from the wire: zeros and empty lists gone."""
+    out = {}
+    for num, name, kind in fields(schema):
+        if name not in d:
+            continue
+        v = d[name]
+        if isinstance(kind, tuple):
+            if num < 0:
+                if v:
+                    out[name] = [normalize(x, kind) for x in v]
+            else:
+                out[name] = normalize(v, kind)
+        elif num < 0:
+            if v:
+                out[name] = list(v)
+        elif v:
+            out[name] = v
+    return out

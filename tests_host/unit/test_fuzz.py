@@ -25,7 +25,7 @@ from proto_min import codec
 from dtu import config_schemas, frame
 from dtu import schemas as s
 from dtu.frame import CrcError, FrameError, FrameReader
-from support.pbview import fields, from_pb  # one Google-to-dict view for both oracles
+from support.pbview import fields, from_pb, normalize  # one Google-to-dict view for both oracles
 from support.pbview import pb_class as google_class
 
 importlib.import_module("hoymiles_wifi.protobuf.RealDataNew_pb2")   # the oracle: make setup installs it
@@ -112,23 +112,6 @@ def pb_class(schema):
     return google_class(name_of(schema))
 
 
-def wire_view(d, schema):
-    """Our decoded dict as proto3 sees it: explicit zeros and empty packed lists
-    are the same as absent."""
-    out = {}
-    for num, name, kind in fields(schema):
-        if name not in d:
-            continue
-        v = d[name]
-        if isinstance(kind, tuple):
-            out[name] = [wire_view(x, kind) for x in v] if num < 0 else wire_view(v, kind)
-            if num < 0 and not v:
-                del out[name]
-        elif v:
-            out[name] = v
-    return out
-
-
 class Differential:
     def __init__(self):
         self.agreed = 0
@@ -143,7 +126,7 @@ class Differential:
             # e.g. bad UTF-8 in a string field our schema leaves out
             self.google_only_failed += 1
             return
-        assert wire_view(ours, schema) == from_pb(theirs, schema), bytes(data).hex()
+        assert normalize(ours, schema) == from_pb(theirs, schema), bytes(data).hex()
         self.agreed += 1
 
 
