@@ -71,6 +71,11 @@ class DtuModel:
       cloud, cloud_schedule ("5min"/"15min"), cloud_counts_connections (an
       idle open connection during an upload window spoils it too).
     Faults: getconfig_silent, faults={name: params}.
+    The field's dusk: dusk_seconds (None: the DTU stays on the network all
+      night, answering zeros). The DTU is powered by the panels: for
+      dusk_seconds after sunset it answers with every value 0, the lifetime
+      energy counters included, then it is off the network until sunrise
+      (connections refused, open ones dropped).
     Inverter (dtu_inverter.Inverter): sunrise, sunset, peak_w, rated_w,
       efficiency, ambient_min, ambient_max, data_period, energy_total,
       night_zero_energy, restart_seconds.
@@ -82,7 +87,7 @@ class DtuModel:
                  single_connection=False,
                  min_gap=31.0, burst_window=5.0, max_round=15.0, hang_seconds=1800.0,
                  cloud=True, cloud_schedule="5min", cloud_counts_connections=True,
-                 getconfig_silent=False, faults=None,
+                 getconfig_silent=False, faults=None, dusk_seconds=None,
                  wifi_ssid="HomeWiFi", wifi_password="home-secret", **inverter_options):
         self.clock = clock
         self.encrypted = encrypted
@@ -96,6 +101,7 @@ class DtuModel:
         self.rejoin_seconds = rejoin_seconds
         self.single_connection = single_connection
         self.cloud_counts_connections = cloud_counts_connections
+        self.dusk_seconds = dusk_seconds
         self.wifi_ssid, self.wifi_password = wifi_ssid, wifi_password
         self.dtu_sw_version = 0x1101 if encrypted else 0x0302    # V01.01.01 / V00.03.02
         self.csq = 72
@@ -154,6 +160,9 @@ class DtuModel:
         if self._hung_until and now >= self._hung_until:
             # a hung DTU comes back by rebooting itself
             self._reboot(self._hung_until, 0)
+        if self.asleep(now):
+            for c in self._conns:
+                c.dead = True           # the panels no longer power the DTU
         self.inverter.advance(now)
         self._t = now
         return now
@@ -163,9 +172,18 @@ class DtuModel:
         self.advance()
         return self._counters
 
+    def asleep(self, now):
+        """Off the network for the night (option dusk_seconds): from
+        dusk_seconds after sunset until sunrise, DTU local time."""
+        if self.dusk_seconds is None:
+            return False
+        inv = self.inverter
+        h = (self.local(now) % 86400) / 3600.0
+        return h < inv.sunrise or (h >= inv.sunset and (h - inv.sunset) * 3600 >= self.dusk_seconds)
+
     def state(self, now=None):
         now = self.advance() if now is None else now
-        if now < self._offline_until:
+        if now < self._offline_until or self.asleep(now):
             return "offline"
         if now < self._hung_until:
             return "hung"

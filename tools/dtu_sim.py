@@ -215,6 +215,9 @@ def parse_args(argv=None):
     p.add_argument("--control", type=_addr, metavar="HOST:PORT", help="HTTP control API")
     p.add_argument("--ap-listen", type=_addr, metavar="HOST:PORT",
                    help="the DTU's own access-point interface (exempt from the rules)")
+    p.add_argument("--dusk", type=float, default=None, metavar="SECONDS",
+                   help="the field's dusk: every value 0 (lifetime counters too) for SECONDS after "
+                        "sunset, then off the network until sunrise")
     p.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
     return p.parse_args(argv)
 
@@ -229,7 +232,7 @@ async def _main(args):
         min_gap=args.min_gap, hang_seconds=args.hang_seconds, cloud=not args.no_cloud,
         cloud_schedule=args.cloud_schedule, getconfig_silent=args.getconfig_silent,
         packages=args.packages, time_offset=args.time_offset, tz_offset=args.tz_offset,
-        reboot_seconds=args.reboot_seconds, apply_delay=args.apply_delay)
+        reboot_seconds=args.reboot_seconds, apply_delay=args.apply_delay, dusk_seconds=args.dusk)
     await sim.start(*args.listen, control=args.control, ap=args.ap_listen)
     log("dtu_sim: DTU %s on %s:%d%s%s, min_gap %gs, cloud %s" % (
         sim.model.dtu_serial, args.listen[0], sim.port,

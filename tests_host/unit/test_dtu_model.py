@@ -526,3 +526,61 @@ def test_encrypted_dtu():
     wrong = DtuCipher(bytes(16))
     reply = gw.send(messages.real_data_new(int(clock())), cipher=wrong)
     assert reply.close and not reply.pieces and m.counters["bad_frames_in"] == 1
+
+
+# ---- the field's dusk (option dusk_seconds) ----------------------------------
+
+def test_dusk_zeros_then_offline_until_sunrise():
+    # sunset at 20:00 local: 20 min of zeros (the lifetime counters too), then gone
+    m, clock, gw = make(19.5, dusk_seconds=1200)
+    evening = real(gw)
+    assert evening["grid"]["p"] > 0 and evening["grid"]["tE"] > 1000
+    clock.at(20.1)
+    dusk = real(gw)
+    assert dusk["timestamp"] == DAY + int(20.1 * H)          # it answers, its clock runs
+    assert dusk["grid"]["p"] == 0 and dusk["grid"]["tE"] == 0 and dusk["grid"]["dE"] == 0
+    assert all(p["tE"] == 0 and p["dE"] == 0 for p in dusk["pv"])
+    assert m.state() == "online"
+    clock.at(20.0 + 1201 / H)
+    assert m.state() == "offline"
+    assert gw.conn.dead or m.receive(gw.conn, b"").close      # the open connection is gone
+    assert m.connect() is None and m.counters["refused"] == 1
+    clock.at(24 + 5.9)                                        # 05:54 next day: still off
+    assert m.state() == "offline" and m.connect() is None
+    clock.at(24 + 6.5)                                        # after sunrise: back
+    assert m.state() == "online"
+    gw.reconnect()
+    morning = real(gw)
+    assert morning["grid"]["p"] > 0 and morning["grid"]["tE"] > evening["grid"]["tE"] - 1
+
+
+def test_without_the_dusk_option_the_dtu_answers_all_night():
+    m, clock, gw = make(23.0)
+    assert m.state() == "online" and real(gw)["grid"]["p"] == 0
+    clock.at(27.0)
+    assert m.state() == "online" and m.connect() is not None
+
+
+def test_the_simulator_takes_the_dusk_option():
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from support.env import ROOT
+    # the DTU's clock at 23:00: three hours after sunset, so with --dusk it is off the network
+    offset = -(time.time() % 86400) + 23 * H
+    proc = subprocess.Popen(
+        [sys.executable, ROOT + "/tools/dtu_sim.py", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0",
+         "--no-cloud", "--min-gap", "0", "--time-offset", str(offset), "--dusk", "900"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stderr.readline()
+        control = int(banner.split("control on 127.0.0.1:")[1].split(",")[0])
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open("http://127.0.0.1:%d/counters" % control, timeout=5) as r:
+            assert json.loads(r.read())["state"] == "offline"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
