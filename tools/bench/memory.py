@@ -198,6 +198,9 @@ def static_costs(tree, image=None, wasm=False):
         held = _static_run(tree, [], image, wasm) or {}
         out["loaded"] = held.get("loaded")
         out["qstr_bytes"] = held.get("qstr_bytes")
+        # everything a started gateway holds, measured in one piece: the sum of the
+        # per-module figures depends on which import happened to grow the qstr pool
+        out["held"] = held.get("Gateway()")
     return out
 
 
@@ -668,7 +671,7 @@ def static_report(built, qstr=None):
     unloaded: gateway/lazy.py). qstr (a dict) gets each label's qstr pool."""
     tree, _, image, _ = built
     lines, tops, held_modules = [], None, None
-    skip = ("image", "total", "error", "Gateway()", "loaded", "qstr_bytes")
+    skip = ("image", "total", "error", "Gateway()", "loaded", "qstr_bytes", "held")
     for label, kw in (("unix64_fs", {}), ("unix64_romfs", {"image": image}),
                       ("wasm32_fs", {"wasm": True}), ("wasm32_romfs", {"wasm": True, "image": image})):
         r = static_costs(tree, **kw)
@@ -708,23 +711,26 @@ def static_report(built, qstr=None):
 
 
 # What a started gateway may hold, app frozen, 32-bit, as estimated below: a
-# change that needs more must raise this on purpose (and say why). The real
-# frozen figure runs ~8 KiB above the estimate (README, Memory budget).
-HELD_BUDGET_KIB = 30
+# change that needs more must raise this on purpose (and say why). The
+# estimate was 38.7 KiB on 2026-12-06, the real frozen figure 40.4 KB (README,
+# Memory budget); 42 leaves room for small changes, not for a feature.
+HELD_BUDGET_KIB = 42
 
 
 def frozen_estimate(built):
     """The heap a started gateway holds with the app frozen, 32-bit, as the
-    registry runtimes can estimate it: modules held + Gateway() on the
-    WebAssembly port with the code in ROMFS, less what freezing keeps in
+    registry runtimes can estimate it: what a started gateway holds (its
+    imports and Gateway(), measured in one piece) on the WebAssembly port
+    with the code in ROMFS, less what freezing keeps in
     flash (the qstr pool and the code objects). -> {"held", "qstr", "code",
     "estimate"} in bytes, or None without the WebAssembly port."""
     tree, _, image, _ = built
     r = static_costs(tree, image=image, wasm=True)
     if r is None or r.get("loaded") is None or r.get("Gateway()") is None or not r.get("qstr_bytes"):
         return None
-    skip = ("image", "total", "error", "Gateway()", "loaded", "qstr_bytes")
-    held = sum(v for k, v in r.items() if k not in skip and k in r["loaded"] and v) + r["Gateway()"]
+    held = r.get("held")
+    if not held:
+        return None
     code = raw_codes(r["loaded"]) * raw_code_cost().get("wasm32", 0)
     return {"held": held, "qstr": r["qstr_bytes"], "code": code,
             "estimate": held - r["qstr_bytes"] - code}
