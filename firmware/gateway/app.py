@@ -6,6 +6,7 @@ import sys
 from dtu.client import AP_IP, DtuClient
 from gateway import tz
 from gateway.link.dtu_link import DtuLink
+from gateway.energy import Energy
 from gateway.events import Events
 from gateway import VERSION
 from gateway.link.scheduler import Scheduler
@@ -54,11 +55,14 @@ class Gateway:
         self.dtu_override = dtu_override      # "host[:port]" from the command line
         self.dtu_visit = False                # the recovery ladder is on the DTU's own AP (dtu_rescue)
         self.state = LiveState(board.time())
+        self.energy = Energy(board.data_dir + "/energy.json")   # the counters that never fall
+        self.energy.load()
+        self.state.energy = self.energy
         self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
         self.link = DtuLink(self.sched, self.state, self.client, board.time,
-                            on_round=self._after_round, on_dtu_time=self._dtu_time)
+                            on_round=self._after_round, on_dtu_time=self._dtu_time, on_data=self._on_data)
         self._apply_settings()
         self.settings.on_change(self._settings_changed)
         self.state.render(board.time(), self.tz_offset(board.time()), self.sched)
@@ -140,12 +144,25 @@ class Gateway:
         if not self.board.time_trusted and unix > 1600000000:
             self.board.set_time(unix)
 
+    def _local_day(self, now):
+        return int((now + self.tz_offset(now)) // 86400)
+
+    def _on_data(self, r):
+        """A fresh answer, before anyone sees it: the energy counters' rules."""
+        now = self.board.time()
+        warn = self.energy.take(r, self._local_day(now), now)
+        if warn:
+            self.events.add("energy", warn, "warn")
+
     def data_now(self):
         now = self.board.time()
+        if self._local_day(now) != self.energy.day:
+            self._render()                 # local midnight: today's energy starts at 0
         return self.state.current(now, self.tz_offset(now))
 
     def _render(self):
         now = self.board.time()
+        self.energy.new_day(self.state.readings, self._local_day(now))
         self.state.render(now, self.tz_offset(now), self.sched)
 
     def _after_round(self, link):
@@ -214,6 +231,10 @@ class Gateway:
         self.link.wake()
         self.each_feature("stop")
         self.events.flush(force=True)
+        try:
+            self.energy.save(self.board.time())
+        except OSError:  # noqa: S110 - stopping: the figures written last stay
+            pass
         api = self.api
         if api is not None:
             api.shutdown()

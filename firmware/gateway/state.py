@@ -30,6 +30,7 @@ class LiveState:
         self.timeouts = 0          # DTU timeouts (counted in poll_errors too), for /metrics
         self.data = b"{}"          # the /api/data body of the last render
         self._rest = b"}"
+        self.energy = None         # gateway.energy.Energy: the kept totals before the first answer
         self.stale_after = 67      # s; set from the interval by the app
 
     def fresh(self, now):
@@ -55,6 +56,9 @@ class LiveState:
         pv = r["pv"] if r else ()
         inv = r["inverter"] if r else {"temp": 0.0, "limit": 0.0}
         grid = r["grid"] if r else None
+        if r is None and self.energy is not None:
+            grid, p0, p1 = self.energy.placeholder()      # the kept totals, never 0 after a reboot
+            pv = (p0, p1)
         want = sched.want_limit if sched.want_power is not False else 0
         lim = sched.dtu_limit if sched.dtu_limit is not None else inv["limit"]
         body = {

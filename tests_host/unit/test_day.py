@@ -262,3 +262,54 @@ def test_the_link_outlives_a_memory_error_between_rounds():
         assert_dtu_safe(run)
     finally:
         run.close()
+
+
+# ---- dusk, night, dawn: the energy counters (issue 17) ------------------------
+
+def _published(run):
+    """The lifetime and today's totals as /api/data, MQTT (the value topics)
+    and /metrics show them now."""
+    import json
+
+    from gateway.integrations import metrics, values
+    d = json.loads(run.gw.data_now())
+    mqtt = dict(values.readings(run.gw.state))
+    prom = {}
+    for line in "".join(metrics.lines(run.gw)).splitlines():
+        if line.startswith("dtu_grid_energy_"):
+            k, v = line.split()
+            prom[k] = float(v)
+    return {"api": (d["grid"]["tE"], d["grid"]["dE"], d["pv0"]["tE"], d["pv1"]["tE"]),
+            "mqtt": (float(mqtt["grid/tE"]), float(mqtt["grid/dE"])) if mqtt else None,
+            "metrics": (prom.get("dtu_grid_energy_kwh_total"), prom.get("dtu_grid_energy_today_kwh"))}
+
+
+def test_dusk_night_and_dawn_never_lower_the_totals():
+    # the field's dusk: 20 min of zeros after the 20:00 sunset, then off the network until 06:00
+    seen = {}
+    run = VirtualRun(DAY + 18 * 3600, hours=13.5, dusk_seconds=1200)
+    marks = {"evening": 19.9, "dusk": 20.2, "night": 23.5, "after midnight": 24.5, "dawn": 31.0}
+    for name, hour in marks.items():
+        run.clock.at(DAY + hour * 3600, lambda name=name: seen.__setitem__(name, _published(run)))
+    try:
+        run.run()
+        ev, dusk, night, late, dawn = (seen[k] for k in marks)
+        total, today = ev["api"][0], ev["api"][1]
+        assert total > 1000 and today > 0
+        for when in (dusk, night):         # zeros at dusk, nothing at night: the evening's figures stay
+            assert when["api"][0] >= total and when["api"][1] >= today, when
+            assert when["mqtt"][0] >= total and when["metrics"][0] >= total, when
+            assert when["api"][2] > 0 and when["api"][3] > 0, when
+        assert late["api"][0] >= total and late["api"][1] == 0          # local midnight: today is 0
+        assert late["mqtt"] == (late["api"][0], 0.0) and late["metrics"] == (late["api"][0], 0.0)
+        assert dawn["api"][0] >= late["api"][0] and dawn["api"][1] > 0  # the morning's first harvest
+        assert run.model.status()["counters"]["refused"] > 0           # it really was off the network
+        assert_dtu_safe(run)
+        # a reboot in the night: before the first answer the kept totals, not 0
+        from gateway.app import Gateway
+        again = Gateway(run.board, dtu_override="dtu.sim:10081")
+        import json
+        d = json.loads(again.data_now())
+        assert d["grid"]["tE"] >= late["api"][0] > 0 and d["pv0"]["tE"] > 0
+    finally:
+        run.close()

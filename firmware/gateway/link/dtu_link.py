@@ -20,7 +20,8 @@ _WRITE_ACTIONS = {"limit": s.ACTION_LIMIT_POWER, "on": s.ACTION_MI_START,
 
 
 class DtuLink:
-    def __init__(self, sched, state, client, clock, sleep=None, on_round=None, on_dtu_time=None):
+    def __init__(self, sched, state, client, clock, sleep=None, on_round=None, on_dtu_time=None,
+                 on_data=None):
         self.sched = sched
         self.state = state
         self.client = client
@@ -28,6 +29,7 @@ class DtuLink:
         self.sleep = sleep or asyncio.sleep
         self.on_round = on_round          # called after each round (render, publish, events)
         self.on_dtu_time = on_dtu_time    # the DTU's clock, for a gateway without NTP
+        self.on_data = on_data            # a fresh answer's readings, before they are shown (energy counters)
         self.running = False
         self.rounds = 0
         self._shown = None                # clock() when on_round (render) was last called
@@ -156,6 +158,8 @@ class DtuLink:
     async def _data(self):
         raw = await self.client.get_real_data()
         r = readings.real_data(raw)
+        if self.on_data:
+            self.on_data(r)
         st = self.state
         st.readings = r
         st.last_ok = self.clock()
