@@ -9,7 +9,7 @@ from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
 from gateway import VERSION
-from gateway.link.scheduler import Scheduler
+from gateway.link.scheduler import APP_INFO_EVERY, Scheduler
 from gateway.settings import Settings
 from gateway.state import LiveState
 
@@ -60,7 +60,10 @@ class Gateway:
         self.state.energy = self.energy
         self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
-        self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5)
+        # one request a round: the DTU's AppInfoData is asked again only every
+        # APP_INFO_EVERY s, after a write or when a reply cannot be read
+        self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5,
+                                session_max_age=APP_INFO_EVERY)
         self.link = DtuLink(self.sched, self.state, self.client, board.time,
                             on_round=self._after_round, on_dtu_time=self._dtu_time, on_data=self._on_data)
         self._apply_settings()

@@ -48,7 +48,7 @@ class DtuErrorCode(DtuError):
 
 class DtuClient:
     def __init__(self, host, port=PORT, clock=None, timeout=10, connect_timeout=5,
-                 max_frame=frame.MAX_FRAME, detect_encryption=True, opener=None):
+                 max_frame=frame.MAX_FRAME, detect_encryption=True, opener=None, session_max_age=0):
         if clock is None:
             raise ValueError("clock is required (a function returning Unix seconds)")
         self.host = host
@@ -59,7 +59,14 @@ class DtuClient:
         self.detect_encryption = detect_encryption
         self.seq = 0
         self.cipher = None          # a dtu.crypto.DtuCipher when the DTU encrypts
-        self.app_info = None        # the AppInfoData of this connection
+        self.app_info = None        # the AppInfoData the session was learnt from
+        # Seconds a plain DTU's AppInfoData is kept across connections: 0 asks
+        # for it on every connection. Every request is a chance to hang this
+        # DTU, so a gateway keeps it for hours and asks again after a write
+        # (forget_session) or a failed request.
+        self.session_max_age = session_max_age
+        self._session_at = None     # clock() when the session was learnt
+        self._learnt_here = False   # learnt on the connection now open
         self.requests = 0           # counters for the gateway's health view
         self.errors = 0
         self._max_frame = max_frame
@@ -91,8 +98,20 @@ class DtuClient:
         except OSError as e:
             raise DtuClosed("connect to %s:%d failed: %s" % (self.host, self.port, e))
         self._frames = frame.FrameReader(self._max_frame)
+        self._learnt_here = False
+        # An encrypted DTU's key changes when it reboots, and a frame sealed with
+        # the old one is a frame it cannot read: that session is learnt anew on
+        # every connection. A plain DTU's is kept for session_max_age.
+        if self.cipher is not None or self._session_at is None or \
+                self.clock() - self._session_at >= self.session_max_age:
+            self.forget_session()
+        self._frames.encrypted = self.cipher is not None
+
+    def forget_session(self):
+        """Ask the DTU for its AppInfoData (encryption, key) with the next request."""
         self.cipher = None
         self.app_info = None
+        self._session_at = None
 
     async def close(self):
         w = self._writer
@@ -111,9 +130,16 @@ class DtuClient:
         async with self._lock:
             await self.connect()
             if self.detect_encryption and self.app_info is None and tag != s.TAG_APP_INFO:
-                await self._exchange(*messages.app_info(self._now()),
-                                     reply_schema=s.APPInfoDataView)
-            return await self._exchange(tag, schema, msg, reply_schema)
+                await self._exchange(*messages.app_info(self._now()), reply_schema=s.APPInfoDataView)
+            try:
+                return await self._exchange(tag, schema, msg, reply_schema)
+            except DtuError:
+                # a session kept from an earlier connection may be what failed (a
+                # rebooted encrypted DTU has a new key and ignores the old one):
+                # the next request learns it again, no retry into a DTU in trouble
+                if not self._learnt_here:
+                    self.forget_session()
+                raise
 
     async def _exchange(self, tag, schema, msg, reply_schema):
         self.requests += 1
@@ -188,6 +214,8 @@ class DtuClient:
 
     def _learn_session(self, info):
         self.app_info = info
+        self._session_at = self.clock()
+        self._learnt_here = True
         dtu_info = info.get("dtu_info", {})
         encrypted = (dtu_info.get("dfs", 0) >> 25) & 1
         self._frames.encrypted = bool(encrypted)

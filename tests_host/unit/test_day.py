@@ -313,3 +313,34 @@ def test_dusk_night_and_dawn_never_lower_the_totals():
         assert d["grid"]["tE"] >= late["api"][0] > 0 and d["pv0"]["tE"] > 0
     finally:
         run.close()
+
+
+# ---- the DTU traffic (issue 17, item 3) ---------------------------------------
+
+def test_one_request_a_round_at_the_same_freshness():
+    # a simulated hour at the defaults (31 s rounds, cloud pauses on): RealDataNew every
+    # round, AppInfoData once (kept for hours), GetConfig every 10 min
+    run = VirtualRun(DAY + 11 * 3600, hours=1.0)
+    try:
+        run.run()
+        c = counters(run)
+        assert 100 <= c["requests"] <= 130, c
+        assert run.data_age_p95(DAY + 11 * 3600 + 120, DAY + 12 * 3600) < INTERVAL + 5
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
+def test_an_encrypted_dtu_never_gets_a_frame_sealed_with_an_old_key():
+    # its key changes when it reboots: its AppInfoData is asked on every connection
+    run = VirtualRun(DAY + 11 * 3600, hours=0.5, encrypted=True)
+    start = DAY + 11 * 3600
+    run.clock.at(start + 600, lambda: run.model.set_fault("reboot", seconds=20))
+    try:
+        run.run()
+        c = counters(run)
+        assert c["reboots"] == 1 and c["bad_frames_in"] == 0
+        assert len([t for t in run.ok_times if t > start + 700]) >= 30 and run.gw.state.encrypted
+        assert_dtu_safe(run)
+    finally:
+        run.close()

@@ -211,4 +211,7 @@ class DtuLink:
         # Counted as written before the answer: a DTU that got it but did not
         # answer has still been written to, and the 31 s rule must hold.
         self.sched.wrote(now, what, value, action, now)
-        await self.client.request(*req, s.CommandReqDTO)
+        try:
+            await self.client.request(*req, s.CommandReqDTO)
+        finally:
+            self.client.forget_session()  # a write may change what the DTU says of itself: the next round asks

@@ -36,6 +36,7 @@ CLOUD_GUARD = const(2)         # s a round must start before an upload window
 SLACK = const(1)               # s added to every minimum gap: latency jitter must not
                                # bring two rounds or writes closer than 31 s at the DTU
 CONFIG_EVERY = const(600)      # s between GetConfig refreshes
+APP_INFO_EVERY = const(10800)  # s an AppInfoData is kept across rounds (asked again after a write, a bad reply)
 MAX_BACKOFF = const(300)       # s, longest pause between failing rounds
 REBOOT_EVERY = const(3600)     # s, the recovery ladder reboots the DTU at most this often
 REBOOT_GRACE = const(180)      # s a rebooting DTU is given before failures count
