@@ -4,11 +4,10 @@ import gc
 import sys
 
 from dtu.client import AP_IP, DtuClient
-from gateway import tz
+from gateway import VERSION, tz
 from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
-from gateway import VERSION
 from gateway.link.scheduler import APP_INFO_EVERY, Scheduler
 from gateway.settings import Settings
 from gateway.state import LiveState
@@ -21,6 +20,11 @@ def split_host(hostport, default_port):
     if not host or not port.isdigit():
         return hostport, default_port
     return host, int(port)
+
+
+def _local_day(now, offset):
+    """The local day (days since 1970 in the configured time zone) at Unix time now."""
+    return int((now + offset) // 86400)
 
 
 # The features that run in safe mode (what setup and updates need).
@@ -147,26 +151,25 @@ class Gateway:
         if not self.board.time_trusted and unix > 1600000000:
             self.board.set_time(unix)
 
-    def _local_day(self, now):
-        return int((now + self.tz_offset(now)) // 86400)
-
     def _on_data(self, r):
         """A fresh answer, before anyone sees it: the energy counters' rules."""
         now = self.board.time()
-        warn = self.energy.take(r, self._local_day(now), now)
+        warn = self.energy.take(r, _local_day(now, self.tz_offset(now)), now)
         if warn:
             self.events.add("energy", warn, "warn")
 
     def data_now(self):
         now = self.board.time()
-        if self._local_day(now) != self.energy.day:
+        offset = self.tz_offset(now)      # once: /api/data is the hot path
+        if _local_day(now, offset) != self.energy.day:
             self._render()                 # local midnight: today's energy starts at 0
-        return self.state.current(now, self.tz_offset(now))
+        return self.state.current(now, offset)
 
     def _render(self):
         now = self.board.time()
-        self.energy.new_day(self.state.readings, self._local_day(now))
-        self.state.render(now, self.tz_offset(now), self.sched)
+        offset = self.tz_offset(now)
+        self.energy.new_day(self.state.readings, _local_day(now, offset))
+        self.state.render(now, offset, self.sched)
 
     def _after_round(self, link):
         for level, kind, msg in self.sched.take_notes():

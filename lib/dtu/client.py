@@ -104,8 +104,7 @@ class DtuClient:
         # every connection. A plain DTU's is kept for session_max_age.
         if self.cipher is not None or self._session_at is None or \
                 self.clock() - self._session_at >= self.session_max_age:
-            self.forget_session()
-        self._frames.encrypted = self.cipher is not None
+            self.forget_session()       # the new FrameReader expects plain frames until then
 
     def forget_session(self):
         """Ask the DTU for its AppInfoData (encryption, key) with the next request."""
@@ -134,9 +133,9 @@ class DtuClient:
             try:
                 return await self._exchange(tag, schema, msg, reply_schema)
             except DtuError:
-                # a session kept from an earlier connection may be what failed (a
-                # rebooted encrypted DTU has a new key and ignores the old one):
-                # the next request learns it again, no retry into a DTU in trouble
+                # a plain DTU's session kept from an earlier connection may be out
+                # of date (the DTU rebooted, was updated): the next request learns
+                # it again; no retry into a DTU in trouble
                 if not self._learnt_here:
                     self.forget_session()
                 raise

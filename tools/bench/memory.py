@@ -726,10 +726,8 @@ def frozen_estimate(built):
     "estimate"} in bytes, or None without the WebAssembly port."""
     tree, _, image, _ = built
     r = static_costs(tree, image=image, wasm=True)
-    if r is None or r.get("loaded") is None or r.get("Gateway()") is None or not r.get("qstr_bytes"):
-        return None
-    held = r.get("held")
-    if not held:
+    held = r.get("held") if r is not None else None
+    if not held or r.get("loaded") is None or not r.get("qstr_bytes"):
         return None
     code = raw_codes(r["loaded"]) * raw_code_cost().get("wasm32", 0)
     return {"held": held, "qstr": r["qstr_bytes"], "code": code,
