@@ -205,7 +205,7 @@ def tcp_states(port, pids=None):
     that the processes `pids` hold open, when given; a connection still
     waiting in a listen backlog belongs to no process), from /proc/net/tcp*."""
     inodes = _socket_inodes(pids) if pids else None
-    out = {}
+    out, seen = {}, set()
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(name) as f:
@@ -218,6 +218,13 @@ def tcp_states(port, pids=None):
                 continue
             if inodes is not None and cols[9] not in inodes:
                 continue
+            # the kernel hands the table out a page per read; when sockets come
+            # and go between two reads (another test's hundreds of them), a
+            # line can come twice: each connection is counted once
+            key = (cols[1], cols[2], cols[9])
+            if key in seen:
+                continue
+            seen.add(key)
             state = _TCP.get(cols[3], cols[3])
             out[state] = out.get(state, 0) + 1
     return out

@@ -256,7 +256,9 @@ def _recv_all(s, until):
         except socket.timeout:
             continue
         except ConnectionResetError:
-            break
+            # the gateway closed while the client still sent (a trickler's
+            # next header line): the kernel answers that with a reset
+            return data, True
         if not chunk:
             return data, True
         data += chunk
