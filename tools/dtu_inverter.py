@@ -102,7 +102,9 @@ class Inverter:
         """(AC watts, [DC watts per port], solar share) at DTU time t with the
         commands applied so far; constant within one data period."""
         k = math.floor(t / self.data_period)
-        sol = self.solar(k * self.data_period)      # the data period's sample
+        # the data period's sample, but nothing once the sun has set (or before
+        # it rises): the dusk's zeros start at sunset, not at the next period
+        sol = self.solar(k * self.data_period) if self.solar(t) > 0.0 else 0.0
         if sol <= 0.0 or not self.on or t < self.restart_until:
             return 0.0, [0.0, 0.0], sol
         avail = [max(0.0, self.peak_w * sol * f * (1 + 0.04 * noise(self.seed, i, k)))

@@ -10,6 +10,7 @@
     POST /fault   {"name": "drop", ...} switch a fault on (params as in set_fault)
     POST /clear   [{"name": "drop"}]    clear one fault, or all
     POST /reboot  [{"seconds": 40}]     reboot the DTU now
+    POST /local-time {"at": 21600}      jump the DTU's local time to 06:00 (s of the day)
 
 In tests:  sim = DtuSimulator(min_gap=0, cloud=False); await sim.start("127.0.0.1", 0)
            ... sim.port, sim.model ...; await sim.stop()
@@ -183,6 +184,8 @@ class DtuSimulator:
             m.clear_fault(args.get("name"))
         elif method == "POST" and path == "/reboot":
             m.set_fault("reboot", **args)
+        elif method == "POST" and path == "/local-time":
+            m.set_local_time(float(args["at"]))
         else:
             return 404, {"error": "no such endpoint"}
         return 200, m.status()

@@ -212,7 +212,8 @@ function route() {
 // ---- dashboard --------------------------------------------------------------------
 
 const CONN = ["offline", "connected", "cloud pause", "reconnecting", "DTU rebooting", "connection error",
-  "stopped", "inverter restarting"];
+  "stopped", "inverter restarting", "asleep for the night"];
+const NIGHT = 8;
 const ERRS = ["", "the DTU's clock is not set", "the DTU's clock is off", "readings are frozen",
   "no answer for a long time"];
 const PORT_ROWS = [["v", "Voltage", "V", 1], ["c", "Current", "A", 2], ["dE", "Today", "kWh", 3],
@@ -294,9 +295,13 @@ function renderStatus(d) {
   st.dataset.last = d.lastResponse;
   $("#st-conn").textContent = "DTU " + (CONN[c] || "state " + c);
   $("#st-err").textContent = er ? "· " + (ERRS[er] || "error " + er) : "";
-  $("#st-dot").className = "dot " + (c === 1 && !er && fresh ? "ok" : c === 0 || c === 5 || c === 6 || er ? "bad" : "warn");
+  // night is no fault: the plain grey dot
+  $("#st-dot").className = "dot " + (c === NIGHT ? "" : c === 1 && !er && fresh ? "ok" :
+    c === 0 || c === 5 || c === 6 || er ? "bad" : "warn");
   const last = d.age >= 0 ? d.ntpStamp - d.age : 0;
-  $("#st-age").textContent = last ? "Data from " + clock(last, true) + (fresh ? "" : " (stale: the DTU has not answered since)") :
+  $("#st-age").textContent = last ? "Data from " + clock(last, true) + (c === NIGHT ?
+    " (the totals are kept until the morning)" : fresh ? "" : " (stale: the DTU has not answered since)") :
+    c === NIGHT ? "No data from the DTU since the gateway started: it is asleep until the morning." :
     "No data from the DTU yet.";
   renderReason();
 }
@@ -308,6 +313,9 @@ function renderReason() {
   let text = "";
   if (c === 2) {
     text = "The DTU is uploading to the Hoymiles cloud; the gateway waits until it is done.";
+  } else if (c === NIGHT) {
+    text = "The panels power the DTU: it went off the network after the dusk. The gateway looks for it " +
+      "every few minutes and shows it again with the first answer in the morning.";
   } else if (c !== 1 || d.dtuErrorState || d.inverter.uptodate !== 1) {
     const e = (S.events || []).find(e => REASON_KINDS.indexOf(e.kind) >= 0 &&
       (e.level !== "info" || e.kind === "recovery" || c === 4 || c === 7));

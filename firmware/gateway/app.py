@@ -8,7 +8,7 @@ from gateway import VERSION, tz
 from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
-from gateway.link.scheduler import APP_INFO_EVERY, Scheduler
+from gateway.link.scheduler import APP_INFO_EVERY, CONN_WORDS, Scheduler, word
 from gateway.settings import Settings
 from gateway.state import LiveState
 
@@ -64,6 +64,9 @@ class Gateway:
         self.state.energy = self.energy
         self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
+        if self.energy.producing is False:
+            # stopped after the dusk's zero power: a DTU silent now is asleep, not failing
+            self.sched.dark = True
         # one request a round: the DTU's AppInfoData is asked again only every
         # APP_INFO_EVERY s, after a write or when a reply cannot be read
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5,
@@ -206,6 +209,7 @@ class Gateway:
                 "dtuSsid": g("dtu.ap_ssid"), "dtuPassword": "",
                 "dtuPasswordSet": bool(g("dtu.ap_password")),
                 "rssiDtu": self.state.dtu_rssi,
+                "dtuState": word(CONN_WORDS, self.sched.conn),   # /api/data's dtuConnState as a word
             },
             "wifiConnection": {
                 "networkCount": len(nets), "foundNetworks": nets,

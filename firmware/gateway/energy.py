@@ -32,7 +32,9 @@ class Energy:
         self.day = -1                  # local day number (Unix days) of self.today
         self._saved_at = None          # gateway time of the last write (None: not since start)
         self._dirty = False
-        self._producing = False
+        # whether the last answer had power (None: none since the first start);
+        # kept in the file: a gateway restarted at night knows the DTU went to sleep
+        self.producing = None
 
     def load(self):
         """The figures kept before the last stop; a missing or broken file is no error."""
@@ -43,13 +45,15 @@ class Energy:
                 self.total = [float(x) for x in total]
                 self.today = [float(x) for x in today]
                 self.day = day
+                p = d.get("producing")
+                self.producing = p if isinstance(p, bool) else None
         except (OSError, ValueError, KeyError, TypeError):
             pass
 
     def save(self, now):
         # a new file renamed over the old: a power cut leaves one or the other
         fsutil.write(self.fs, self.path + ".tmp", json.dumps({"total": self.total, "today": self.today,
-                                                              "day": self.day}))
+                                                              "day": self.day, "producing": self.producing}))
         fsutil.replace(self.fs, self.path + ".tmp", self.path)
         self._saved_at = now
         self._dirty = False
@@ -88,8 +92,10 @@ class Energy:
             elif d < self.today[i]:
                 p["dE"] = self.today[i]       # the dusk's zeros: today's harvest stays until midnight
         producing = r["grid"]["p"] > 0
-        dusk = self._producing and not producing
-        self._producing = producing
+        dusk = self.producing and not producing
+        if producing is not self.producing:
+            self._dirty = True
+        self.producing = producing
         if self._dirty and (dusk or self._saved_at is None or now - self._saved_at >= SAVE_EVERY):
             try:
                 self.save(now)

@@ -51,6 +51,12 @@ class LiveState:
                 return True
         return False
 
+    def dark(self):
+        """The last answer had no power and no sun on the panels: the dusk
+        (an inverter switched off at noon still sees its panels' voltage)."""
+        r = self.readings
+        return r is not None and r["grid"]["p"] == 0 and not self.daylight()
+
     def render(self, now, local_offset, sched):
         r = self.readings
         pv = r["pv"] if r else ()

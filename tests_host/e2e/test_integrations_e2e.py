@@ -31,7 +31,7 @@ import pytest
 
 from support.env import micropython_bin
 from proc_util import free_port
-from support.gateway_proc import DTU_CSQ, FAST, PROCS, expected_from_wire, http, snapshot, start_pair
+from support.gateway_proc import DTU_CSQ, FAST, PROCS, expected_from_wire, http, snapshot, start_pair, tz_offset_for
 from support.broker import Mosquitto, Proxy, Watcher, make_ca
 
 BASE = "dtu-gateway/00c0ffee"          # the host board's chip id
@@ -510,7 +510,54 @@ def test_mqtt_tls_and_password(request, runtime):
     scenario(request, _tls_scenario, runtime)
 
 
-# ---- 4. openHAB -----------------------------------------------------------------------------------
+# ---- 4. the dusk, the night and the morning, with a real broker ---------------------------------
+
+def _night_scenario(runtime, workdir):
+    st = _Stack()
+    try:
+        broker = st.add(Mosquitto(os.path.join(workdir, "broker")), lambda b: b.stop())
+        w = st.add(Watcher(broker.port), lambda w: w.close())
+        # the DTU at 19:59:40: sunset at 20:00, then 30 s of zeros (the lifetime
+        # counters too), then off the network until the test jumps to the morning
+        sim, gw = _start(st, runtime, workdir, dict(MQTT_FAST, **{"mqtt.port": broker.port}),
+                         sim_opts={"min_gap": 0, "extra": ["--tz-offset=%d" % tz_offset_for("19:59:40"),
+                                                           "--dusk", "30"]})
+        wait_onlines(w, 1)
+        evening = gw.data()["grid"]["tE"]
+        assert evening > 1000
+        wait_value(w, BASE + "/dtu/connection", lambda v: v == b"night", 60, "the night")
+        assert sim.counters()["state"] == "offline"              # it really is off the network
+        # the night: its own state everywhere, 0 W, the evening's totals
+        d = gw.data()
+        assert d["dtuConnState"] == 8 and d["grid"]["p"] == 0 and d["grid"]["tE"] >= evening, d
+        assert gw.get("/api/info")["dtuConnection"]["dtuState"] == "night"
+        _, samples = metrics(gw)
+        assert samples[("dtu_connection_state", ())] == 8
+        assert samples[("dtu_grid_energy_kwh_total", ())] >= evening
+        assert retained(w, BASE + "/grid/p") == b"0"
+        assert float(retained(w, BASE + "/grid/tE")) >= evening
+        assert retained(w, BASE + "/availability") == b"online"     # the entities stay: 0 W, the totals
+        msgs = events(gw)
+        assert any("asleep for the night" in m for m in msgs), msgs
+        # the morning: back with the first look after the DTU is on the network again
+        sim.set_local_time("06:30:00")
+        wait_value(w, BASE + "/dtu/connection", lambda v: v == b"connected", 10 * FAST + 20, "the morning")
+        wait_value(w, BASE + "/grid/p", lambda v: float(v) > 0, 2 * FAST + 10, "the morning's power")
+        # never a lower lifetime total on MQTT, through the dusk's zeros, the night and the morning
+        low = w.count(lambda m: m[0] == BASE + "/grid/tE" and float(m[1]) < evening)
+        assert low == 0
+        assert sim.counters()["counters"]["hangs_induced"] == 0
+        gw.assert_alive()
+        gw.assert_clean_log()
+    finally:
+        st.close()
+
+
+def test_mqtt_through_the_dusk_the_night_and_the_morning(request, runtime):
+    scenario(request, _night_scenario, runtime)
+
+
+# ---- 5. openHAB -----------------------------------------------------------------------------------
 
 ITEMS = {   # what an openHAB user defines for the gateway (prefix dtuGateway_)
     "grid_v": "Number", "grid_c": "Number", "grid_p": "Number", "grid_dE": "Number",
@@ -706,6 +753,7 @@ SCENARIOS = {
     "test_mqtt_limit_reaches_the_dtu_once_with_spacing": _command_scenario,
     "test_mqtt_tls_and_password": _tls_scenario,
     "test_openhab_items_limit_readback_and_a_hanging_server": _openhab_scenario,
+    "test_mqtt_through_the_dusk_the_night_and_the_morning": _night_scenario,
 }
 
 

@@ -115,7 +115,7 @@ class Sim:
         self.port, self.control = free_port(), free_port()
         self.proc = spawn([PY, os.path.join(ROOT, "tools", "dtu_sim.py"), "--listen", "127.0.0.1:%d" % self.port,
                            "--control", "127.0.0.1:%d" % self.control, "--min-gap", "0", "--no-cloud", "--quiet",
-                           "--tz-offset=%d" % midday_tz_offset()], os.path.join(workdir, "sim.log"))
+                           "--tz-offset=%d" % midday_tz_offset(), "--dusk", "20"], os.path.join(workdir, "sim.log"))
         assert wait_for(self.counters, 15, self.proc, retry=(OSError,)) is not None, \
             "simulator did not start:\n" + tail(self.proc.log)
 
@@ -414,6 +414,21 @@ def test_connection_state_in_words_with_the_reason_from_events(gw):
                   and e["level"] != "info")
     assert bad["reason"].startswith(newest["msg"]), (bad["reason"], r["events"][:5])
     assert r["good"]["connText"] == "DTU connected" and r["good"]["reason"] == "", r["good"]
+    gw.assert_clean()
+
+
+def test_the_night_is_shown_as_night_not_as_a_fault(gw):
+    # the shared simulator jumps to 19:59:55 (sunset at 20:00, 20 s of zeros,
+    # then off the network) and back to noon
+    r = browse("night", gw.base, sim_control=gw.sim.url, dusk_at=20 * 3600 - 5, morning_at=12 * 3600,
+               timeout=180)
+    night = r["night"]
+    assert night["connText"] == "DTU asleep for the night", night
+    assert night["dot"].split() == ["dot"], night              # grey: not the fault colours
+    assert "every few minutes" in night["reason"] and "morning" in night["reason"], night
+    assert float(night["values"]["grid.p"]) == 0 and float(night["values"]["grid.tE"]) > 0, night["values"]
+    assert "kept until the morning" in night["age"], night
+    assert r["morning"]["connText"] == "DTU connected", r["morning"]
     gw.assert_clean()
 
 

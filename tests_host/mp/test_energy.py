@@ -94,6 +94,22 @@ class TestKept(Base):
         e.take(reading(0.0), DAY, t + 60)                 # night: nothing new to write
         self.assertEqual(len(writes), 3)
 
+    def test_whether_it_was_producing_is_kept_for_a_restart_at_night(self):
+        # the app takes a DTU silent after a restart for asleep only when the
+        # last answer before it had no power (gateway.app seeds the scheduler)
+        fresh = Energy(self.dir + "/energy.json")
+        fresh.load()
+        self.assertIsNone(fresh.producing)                # no file: nothing known
+        self.e.take(reading(500.0, (2.0, 1.5), (1000.0, 900.0)), DAY, 1000)
+        self.e.take(reading(0.0), DAY, 2000)              # the dusk: written
+        again = Energy(self.dir + "/energy.json")
+        again.load()
+        self.assertIs(again.producing, False)
+        self.e.take(reading(300.0, (2.5, 1.5), (1000.5, 900.0)), DAY + 1, 30000)
+        self.e.save(30000)                                # the gateway stops at noon
+        again.load()
+        self.assertIs(again.producing, True)
+
     def test_a_broken_file_is_no_error(self):
         with open(self.dir + "/energy.json", "w") as f:
             f.write('{"total": [1, 2')

@@ -72,6 +72,12 @@ def midday_tz_offset():
     return off
 
 
+def tz_offset_for(hms):
+    """--tz-offset that puts the DTU at local time "HH:MM:SS" now."""
+    h, m, s = (int(x) for x in hms.split(":"))
+    return h * 3600 + m * 60 + s - int(time.time()) % 86400
+
+
 # ---- HTTP --------------------------------------------------------------------
 
 def http(port, method, path, body=None, timeout=5.0, raw=False):
@@ -170,6 +176,11 @@ class Sim:
 
     def reboot(self, seconds):
         return self._call("POST", "/reboot", {"seconds": seconds})
+
+    def set_local_time(self, hms):
+        """Jump the DTU's local time to "HH:MM:SS"."""
+        h, m, s = (int(x) for x in hms.split(":"))
+        return self._call("POST", "/local-time", {"at": h * 3600 + m * 60 + s})
 
     def write_times(self):
         """Seconds of the day (DTU local) of every write (A305 Command, A310

@@ -315,6 +315,58 @@ def test_dusk_night_and_dawn_never_lower_the_totals():
         run.close()
 
 
+def test_the_night_is_quiet_and_not_a_fault():
+    # the field's dusk (20 min of zeros after the 20:00 sunset, then off the
+    # network until 06:00): "night", 0 W with the kept totals, a look every few
+    # minutes, no recovery ladder, no event per look; back at the first answer
+    import json
+
+    from gateway.integrations import values
+    run = VirtualRun(DAY + 19 * 3600, hours=12, dusk_seconds=1200)
+    run.gw.sched.rescue_possible = True        # the last rung could be taken: it must not be
+    seen = []
+
+    def after_round():
+        now = run.clock()
+        d = json.loads(run.gw.data_now())
+        word = dict(values.status(run.gw.state, run.gw.sched, now))["dtu/connection"]
+        seen.append((now, d["dtuConnState"], word, d["grid"]["p"], d["grid"]["tE"], run.model.state(now),
+                     run.gw.sched.want_rescue))
+    run.after_round = after_round
+    restarted = []
+
+    def restart():
+        # a gateway restarted in the night knows the DTU went to sleep (energy.json):
+        # silent now is the night, not a fault
+        from gateway.app import Gateway
+        again = Gateway(run.board, dtu_override="dtu.sim:10081")
+        again.sched.round_done(run.clock(), False, why="refused")
+        restarted.append(again.sched.conn)
+    run.clock.at(DAY + 23 * 3600, restart)
+    try:
+        run.run()
+        assert restarted == [sc.CONN_NIGHT]
+        sunrise = DAY + 30 * 3600
+        night = [x for x in seen if DAY + 20.5 * 3600 < x[0] < sunrise]
+        assert night and all(x[1:3] == (sc.CONN_NIGHT, "night") for x in night), night[:3]
+        assert all(x[3] == 0 and x[4] > 1000 for x in night)          # 0 W, the kept total
+        looks = [x[0] for x in night]
+        assert min(b - a for a, b in zip(looks, looks[1:])) >= 5 * 60  # minutes, not seconds
+        assert len(looks) <= 9.5 * 3600 / 300 + 1
+        kinds = [(e["kind"], e["msg"]) for e in run.gw.events.items() if DAY + 20 * 3600 < e["t"] < sunrise + 3600]
+        assert not [k for k in kinds if k[0] == "recovery"], kinds
+        assert len([k for k in kinds if k[0] == "dtu"]) == 2, kinds   # asleep, awake: no event per look
+        assert not any(x[6] for x in night) and run.gw.sched.recoveries == 0
+        # the morning: back with the first look after the DTU is on the network again
+        first = next(x for x in seen if x[0] >= sunrise and x[1] == sc.CONN_CONNECTED)
+        assert first[0] - sunrise <= sc.NIGHT_ROUNDS * (INTERVAL + sc.SLACK) + 5, first
+        late = [x for x in seen if x[0] > first[0] + 600]
+        assert late and all(x[1] == sc.CONN_CONNECTED for x in late)
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
 # ---- the DTU traffic (issue 17, item 3) ---------------------------------------
 
 def test_one_request_a_round_at_the_same_freshness():

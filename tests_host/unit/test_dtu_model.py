@@ -554,6 +554,29 @@ def test_dusk_zeros_then_offline_until_sunrise():
     assert morning["grid"]["p"] > 0 and morning["grid"]["tE"] > evening["grid"]["tE"] - 1
 
 
+def test_the_dusk_starts_at_sunset_not_at_the_next_data_period():
+    # local time 15 s ahead of the 30 s data periods: 20:00:05 lies in a period
+    # whose sample (19:59:50) still had sun
+    m, clock, gw = make(19.9 - 15 / H, dusk_seconds=20, tz_offset=15)
+    assert real(gw)["grid"]["tE"] > 0
+    clock.at(20.0 + (5 - 15) / H)
+    assert m.local(m.now()) % 86400 == 20 * H + 5
+    assert real(gw)["grid"]["tE"] == 0
+
+
+def test_a_jump_to_the_morning_ends_the_night():
+    m, clock, gw = make(21.0, dusk_seconds=600)
+    assert m.state() == "offline"
+    total = m.inverter.energy_total[:]
+    m.set_local_time(7 * H)
+    assert m.state() == "online" and m.local(m.now()) % 86400 == 7 * H
+    assert m.inverter.energy_total == total                   # the jump produced nothing
+    clock.at(21.5)
+    gw.reconnect()
+    r = real(gw)
+    assert r["grid"]["p"] > 0 and r["timestamp"] == DAY + int(21.5 * H)   # its Unix clock ran on
+
+
 def test_without_the_dusk_option_the_dtu_answers_all_night():
     m, clock, gw = make(23.0)
     assert m.state() == "online" and real(gw)["grid"]["p"] == 0

@@ -90,6 +90,8 @@ function readDashboard(page) {
     return {
       values: vals, conn: st.dataset.conn, err: st.dataset.err, last: st.dataset.last,
       connText: document.querySelector("#st-conn").textContent,
+      dot: document.querySelector("#st-dot").className,
+      age: document.querySelector("#st-age").textContent,
       reason: document.querySelector("#st-reason").textContent,
       serial: document.querySelector("#dtu-serial").textContent,
       version: document.querySelector("#dtu-version").textContent,
@@ -179,9 +181,7 @@ SCENARIOS.fault = async () => {
   await open(page, "dashboard", "?poll=1");
   await page.waitForSelector("#status[data-conn='1']");
   step = "fault";
-  const r = await fetch(cfg.sim_control + "/fault", { method: "POST", body: JSON.stringify(cfg.fault),
-    headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(5000) });
-  if (!r.ok) throw new Error("simulator /fault: " + r.status);
+  await simulator("/fault", cfg.fault);
   step = "shown";
   await page.waitForSelector("#status:not([data-conn='1']) #st-reason:not([hidden])", { timeout: (cfg.show_s || 20) * 1000 });
   R.bad = await readDashboard(page);
@@ -193,6 +193,33 @@ SCENARIOS.fault = async () => {
   R.good = await readDashboard(page);
   R.ok = true;
 };
+
+// The dusk: the simulated DTU jumps to just before sunset, answers zeros and
+// goes off the network: the dashboard says night, not a fault; then the
+// morning brings it back.
+SCENARIOS.night = async () => {
+  const page = await newPage();
+  step = "open";
+  await open(page, "dashboard", "?poll=1");
+  await page.waitForSelector("#status[data-conn='1']");
+  step = "dusk";
+  await simulator("/local-time", { at: cfg.dusk_at });
+  step = "night";
+  await page.waitForSelector("#status[data-conn='8'] #st-reason:not([hidden])", { timeout: (cfg.night_s || 60) * 1000 });
+  R.night = await readDashboard(page);
+  await shot(page, "dashboard-night-desktop-light");
+  step = "morning";
+  await simulator("/local-time", { at: cfg.morning_at });
+  await page.waitForSelector("#status[data-conn='1'] #st-reason[hidden]", { state: "attached", timeout: (cfg.morning_s || 90) * 1000 });
+  R.morning = await readDashboard(page);
+  R.ok = true;
+};
+
+async function simulator(path, body) {
+  const r = await fetch(cfg.sim_control + path, { method: "POST", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(5000) });
+  if (!r.ok) throw new Error("simulator " + path + ": " + r.status);
+}
 
 // A bad value: the server's 400 shows next to its field; then a good change saves.
 SCENARIOS.settings = async () => {

@@ -77,7 +77,7 @@ def lines(gw):
     yield _family("dtu_data_age_seconds", G, "seconds since the last answered round (-1: none yet)",
                   [("", int(now - st.last_ok) if st.last_ok else -1)])
     yield _family("dtu_connection_state", G, "0 offline, 1 connected, 2 cloud pause, 3 reconnecting, "
-                  "4 DTU reboot, 5 connect error, 6 stopped, 7 inverter reboot", [("", sc.conn)])
+                  "4 DTU reboot, 5 connect error, 6 stopped, 7 inverter reboot, 8 night", [("", sc.conn)])
     yield _family("dtu_error_state", G, "0 ok, 1 no time, 2 time diff, 3 data frozen, 4 no answer for long",
                   [("", sc.error)])
     yield _family("dtu_signal_strength", G, "the DTU's WiFi signal as it reports it", [("", st.dtu_rssi)])

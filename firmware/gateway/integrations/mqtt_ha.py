@@ -14,6 +14,8 @@ retained config removes an entity (clear()).
 """
 import json
 
+from gateway.link.scheduler import CONN_WORDS, ERROR_WORDS
+
 PREFIX = "homeassistant"
 
 # (object id, name, value, unit, device_class, state_class, diagnostic)
@@ -42,8 +44,8 @@ SENSORS = (
 )
 # (object id, name, value, options)
 ENUMS = (
-    ("dtu_connection", "DTU connection", "dtu/connection", "CONN_WORDS"),
-    ("dtu_error", "DTU error", "dtu/error", "ERROR_WORDS"),
+    ("dtu_connection", "DTU connection", "dtu/connection", CONN_WORDS),
+    ("dtu_error", "DTU error", "dtu/error", ERROR_WORDS),
 )
 # (object id, name, value)
 BINARY = (
@@ -87,7 +89,6 @@ def device(chip_id, version, url, serial=""):
 
 def configs(chip_id, base, dev):
     """(topic, payload bytes) of every entity, one at a time (little RAM)."""
-    from gateway.integrations import values
     node = node_id(chip_id)
 
     def common(obj, name):
@@ -109,7 +110,7 @@ def configs(chip_id, base, dev):
         c = common(obj, name)
         c["state_topic"] = base + "/" + val
         c["device_class"] = "enum"
-        c["options"] = list(getattr(values, opts))
+        c["options"] = list(opts)
         c["entity_category"] = "diagnostic"
         yield _topic("sensor", node, obj), json.dumps(c).encode()
     for obj, name, val in BINARY:

@@ -7,11 +7,7 @@ zeros; limit and state values mirror /api/data's pLim, pLimSet, uptodate,
 active, dtuConnState and dtuErrorState (as words).
 """
 from gateway.link.commands import percent
-
-
-CONN_WORDS = ("offline", "connected", "cloud_pause", "reconnecting", "dtu_reboot",
-              "connect_error", "stopped", "inverter_reboot")
-ERROR_WORDS = ("ok", "no_time", "time_diff", "frozen", "no_answer")
+from gateway.link.scheduler import CONN_WORDS, ERROR_WORDS, word
 
 _PORT_KEYS = ("v", "c", "p", "dE", "tE")
 
@@ -21,10 +17,6 @@ def num(x, energy=False):
     s = ("%.3f" if energy else "%.2f") % x
     s = s.rstrip("0").rstrip(".")
     return "0" if s == "-0" else s
-
-
-def _word(words, i):
-    return words[i] if 0 <= i < len(words) else str(i)
 
 
 def readings(state):
@@ -56,8 +48,8 @@ def status(state, sched, now):
         ("inverter/limit_set", str(int(want if want is not None else round(lim)))),
         ("inverter/uptodate", "1" if state.fresh(now) else "0"),
         ("inverter/active", "1" if sched.inverter_on else "0"),
-        ("dtu/connection", _word(CONN_WORDS, sched.conn)),
-        ("dtu/error", _word(ERROR_WORDS, sched.error)),
+        ("dtu/connection", word(CONN_WORDS, sched.conn)),
+        ("dtu/error", word(ERROR_WORDS, sched.error)),
     ]
 
 

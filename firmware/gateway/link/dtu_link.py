@@ -114,6 +114,7 @@ class DtuLink:
         steps = sched.plan_round(now)
         deadline = sched.deadline(now)
         ok = False
+        failure = None
         limit = None
         client = self.client
         timeout = client.timeout
@@ -139,18 +140,20 @@ class DtuLink:
             self.state.poll_errors += 1
             if isinstance(e, DtuTimeout):
                 self.state.timeouts += 1
-            sched.note("dtu", "%s: %s" % (type(e).__name__, e), "warn")
+            failure = "%s: %s" % (type(e).__name__, e)
         finally:
             client.timeout = client.connect_timeout = timeout
             await client.close()
         self.rounds += 1
         st = self.state
         if ok:
+            if failure:
+                sched.note("dtu", failure, "warn")     # a later step of an answered round
             st.polls += 1
             sched.round_done(self.clock(), True, st.dtu_time, limit, st.signature(), st.daylight(),
-                             clock_trusted=self.clock_trusted)
+                             clock_trusted=self.clock_trusted, dark=st.dark())
         else:
-            sched.round_done(self.clock(), False)
+            sched.round_done(self.clock(), False, why=failure)
         if self.on_round:
             self._shown = self.clock()
             self.on_round(self)

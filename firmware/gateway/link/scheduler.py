@@ -17,6 +17,10 @@ about contact lives here, and nowhere else:
   - health: failures back off; a DTU that answers with a dead or frozen clock
     or frozen readings in daylight is rebooted, at most once an hour; night
     (inverter asleep) is never a fault.                        -> round_done()
+  - night: the DTU is powered by the panels; one that stops answering after
+    an answer without power and without sun on the panels is asleep, not
+    failing: looked for every NIGHT_ROUNDS intervals (minutes), no recovery
+    ladder, one event when it goes and one when it is back.    -> _failed()
   - the last rung: a DTU silent on the LAN for RESCUE_AFTER is sent the home
     WiFi credentials again through its own access point (dtu_rescue.py does
     it), at most every RESCUE_EVERY; no rounds while the gateway's own
@@ -48,6 +52,8 @@ FROZEN_ROUNDS = const(10)      # rounds with identical readings in daylight -> f
 LONG_SILENCE = const(600)      # s without an answer -> error state "no answer for long"
 RESCUE_AFTER = const(1200)     # s of unanswered rounds before the DTU's AP is visited
 RESCUE_EVERY = const(10800)    # s, at most one visit to the DTU's AP per 3 h
+NIGHT_ROUNDS = const(10)       # intervals between two looks for a DTU asleep (31 s -> ~5 min)
+NIGHT_LONGEST = const(64800)   # s; a "night" longer than any (18 h) is a fault after all
 
 # dtuConnState, numbered as in the peer firmware
 CONN_OFFLINE = const(0)
@@ -58,6 +64,10 @@ CONN_DTU_REBOOT = const(4)
 CONN_ERROR = const(5)
 CONN_STOPPED = const(6)
 CONN_INV_REBOOT = const(7)
+CONN_NIGHT = const(8)          # ours: asleep with the panels (not a fault)
+# the states as words (MQTT, openHAB, /api/info), in the order of the numbers
+CONN_WORDS = ("offline", "connected", "cloud_pause", "reconnecting", "dtu_reboot",
+              "connect_error", "stopped", "inverter_reboot", "night")
 
 # dtuErrorState
 ERR_OK = const(0)
@@ -65,6 +75,12 @@ ERR_NO_TIME = const(1)
 ERR_TIME_DIFF = const(2)
 ERR_FROZEN = const(3)
 ERR_NO_ANSWER = const(4)
+ERROR_WORDS = ("ok", "no_time", "time_diff", "frozen", "no_answer")
+
+
+def word(words, i):
+    """CONN_WORDS or ERROR_WORDS for state i (its number if there is none)."""
+    return words[i] if 0 <= i < len(words) else str(i)
 
 # Round steps (tuples: (kind, ...))
 STEP_DATA = "data"
@@ -129,6 +145,10 @@ class Scheduler:
         self.want_rescue = False
         self.fail_since = None         # first unanswered round since the last answer
         self.last_rescue = None
+        # night: whether the last answer had no power and no sun on the panels
+        # (None: no answer yet; the app seeds it from before a restart)
+        self.dark = None
+        self.night = False             # asleep with the panels since fail_since
 
     def configure(self, interval, cloud_pause, cloud_seconds, cloud_schedule="5min"):
         if cloud_schedule not in SCHEDULES:
@@ -191,6 +211,8 @@ class Scheduler:
     def gap(self):
         """Spacing of rounds: the interval, stretched while the DTU fails."""
         base = self.interval + SLACK if self.interval >= SAFE_INTERVAL else self.interval
+        if self.night:
+            return base * NIGHT_ROUNDS
         if self.failures <= 1:
             return base
         return min(MAX_BACKOFF, max(base, self.interval * (1 << min(self.failures - 1, 5))))
@@ -205,7 +227,7 @@ class Scheduler:
         start, end = cloud_window(t, self.cloud_schedule, self.cloud_seconds)
         if start - CLOUD_GUARD <= t < end:
             return end  # t >= last + gap already, so end is too
-        if last is not None and self.failures == 0:
+        if last is not None and self.failures == 0 and not self.night:
             # Spread the remaining rounds evenly up to the window, so that one
             # lands right before it and the pause costs no data age.
             room = start - CLOUD_GUARD - 1 - last  # 1 s of margin for rounding
@@ -317,10 +339,11 @@ class Scheduler:
             self.dtu_limit = limit
 
     def round_done(self, now, ok, timestamp=0, limit=None, signature=None, daylight=False,
-                   clock_trusted=False):
+                   clock_trusted=False, dark=False, why=None):
         """Feed back the outcome of a round: whether the DTU answered, its clock,
         the limit it reports, a signature of the readings (to spot frozen
-        data) and whether the inverter is awake."""
+        data), whether the inverter is awake and whether the answer had no
+        power and no sun on the panels (dark: the dusk). why: what failed."""
         if self.pending is not None:
             p = self.pending
             if p[0] == "limit" and limit is not None and limit == p[1]:
@@ -331,10 +354,14 @@ class Scheduler:
                     self.note("write", "%s %s not confirmed" % (p[0], p[1]), "warn")
                     self.pending = None
         if not ok:
-            return self._failed(now)
-        if self.failures:
+            return self._failed(now, why)
+        if self.night:
+            self.note("dtu", "awake again after the night")
+        elif self.failures:
             self.note("dtu", "answering again after %d failed rounds" % self.failures)
         self.failures = 0
+        self.night = False
+        self.dark = dark
         self.fail_since = None
         self.last_ok = now
         self.conn = CONN_CONNECTED
@@ -357,13 +384,28 @@ class Scheduler:
         self.last_ts = timestamp
         self.last_sig = signature
 
-    def _failed(self, now):
+    def _failed(self, now, why):
         if self.fail_since is None:
             self.fail_since = now
         rebooting = self.last_reboot is not None and now - self.last_reboot < REBOOT_GRACE
         if rebooting:
             self.conn = CONN_DTU_REBOOT
             return      # not a failure yet: no back-off, so it is seen back within an interval
+        if self.dark and now - self.fail_since < NIGHT_LONGEST:
+            # gone after the dusk's zeros: asleep until the sun powers it again;
+            # a DTU silent after answers with power (at noon, say) is a fault
+            if not self.night:
+                self.night = True
+                self.note("dtu", "asleep for the night (no answer after zero power); "
+                          "looked for every %d min" % (self.gap() // 60))
+            self.conn = CONN_NIGHT
+            return      # and no event per look: the night's log stays readable
+        if why:
+            self.note("dtu", why, "warn")
+        if self.night:
+            self.night = False
+            self.note("dtu", "no answer for %d h since the dusk: no longer taken for the night"
+                      % ((now - self.fail_since) // 3600), "warn")
         self.failures += 1
         self.conn = CONN_RECONNECTING if self.failures < 3 else CONN_ERROR
         if self.last_ok is None or now - self.last_ok >= LONG_SILENCE:
