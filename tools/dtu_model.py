@@ -41,6 +41,7 @@ from proto_min import DecodeError, decode, encode
 from dtu import config_schemas as cs
 from dtu import frame
 from dtu import schemas as s
+from dtu import warn_schemas as ws
 from dtu.messages import OFFSET, parse_limit_data
 import dtu_faults as df
 from dtu_inverter import Inverter
@@ -71,6 +72,11 @@ class DtuModel:
       cloud, cloud_schedule ("5min"/"15min"), cloud_counts_connections (an
       idle open connection during an upload window spoils it too).
     Faults: getconfig_silent, faults={name: params}.
+    Warnings: warnings=[(code, start, end)] (seconds after the model's start;
+      end None: still active), warn_per_package (entries per A304 package);
+      start_warning()/end_warning() at any time. A start raises RealDataNew's
+      warning_number; the list is gathered at Command action 50 and paged
+      with A304 (WarnData.WarnReqDTO), as real DTUs do.
     The field's dusk: dusk_seconds (None: the DTU stays on the network all
       night, answering zeros). The DTU is powered by the panels: for
       dusk_seconds after sunset it answers with every value 0, the lifetime
@@ -87,7 +93,8 @@ class DtuModel:
                  single_connection=False,
                  min_gap=31.0, burst_window=5.0, max_round=15.0, hang_seconds=1800.0,
                  cloud=True, cloud_schedule="5min", cloud_counts_connections=True,
-                 getconfig_silent=False, faults=None, dusk_seconds=None,
+                 getconfig_silent=False, faults=None, dusk_seconds=None, warnings=(),
+                 warn_per_package=10,
                  wifi_ssid="HomeWiFi", wifi_password="home-secret", **inverter_options):
         self.clock = clock
         self.encrypted = encrypted
@@ -108,6 +115,13 @@ class DtuModel:
         self.limit = limit              # the last limit received (percent), persistent
         self.performance_mode = False
         self.last_real_data = None      # the last full RealDataNew sent (all packages)
+        self.warns = []                 # WarnMO dicts, the newest last
+        self.warning_number = 0         # RealDataNew's count: raised when a warning starts
+        self.warn_per_package = max(1, warn_per_package)
+        self._gathered = []             # the list as of the last action 50
+        start = self.clock() + time_offset
+        self._warn_plan = sorted([(start + a, "start", code) for code, a, _ in warnings] +
+                                 [(start + b, "end", code) for code, _, b in warnings if b is not None])
 
         self._counters = dict.fromkeys((
             "requests", "replies", "unanswered", "rounds", "connections", "refused",
@@ -164,6 +178,9 @@ class DtuModel:
             for c in self._conns:
                 c.dead = True           # the panels no longer power the DTU
         self.inverter.advance(now)
+        while self._warn_plan and self._warn_plan[0][0] <= now:
+            when, what, code = self._warn_plan.pop(0)
+            (self.start_warning if what == "start" else self.end_warning)(code, when)
         self._t = now
         return now
 
@@ -243,6 +260,25 @@ class DtuModel:
         self.tz_offset = int(at - now % 86400)
         self.inverter.tz_offset = self.tz_offset
 
+    # ---- warnings -------------------------------------------------------------
+
+    def start_warning(self, code, now=None, data1=0, data2=0):
+        """The inverter raises warning `code` (the raw code, flags included)."""
+        now = self.now() if now is None else now
+        same = [w for w in self.warns if w["code"] == code]
+        self.warns.append({"pv_sn": self.inverter_serial, "code": code,
+                           "num": len(same) + 1, "s_time": int(now), "e_time": 0,
+                           "w_data1": data1, "w_data2": data2})
+        self.warns = self.warns[-20:]
+        self.warning_number += 1
+
+    def end_warning(self, code, now=None):
+        """Every active warning with `code` ends."""
+        now = self.now() if now is None else now
+        for w in self.warns:
+            if w["code"] == code and not w["e_time"]:
+                w["e_time"] = int(now)
+
     # ---- faults -------------------------------------------------------------
 
     def set_fault(self, name, **params):
@@ -299,6 +335,7 @@ class DtuModel:
             "energy_daily": [round(e, 3) for e in inv.energy_daily],
             "energy_total": [round(e, 3) for e in inv.energy_total],
             "wifi_ssid": self.wifi_ssid, "connections_open": len(self._conns),
+            "warnings": [dict(w) for w in self.warns], "warning_number": self.warning_number,
         }
 
     # ---- one request ----------------------------------------------------------
@@ -312,7 +349,7 @@ class DtuModel:
                 self._counters["bad_frames_in"] += 1
                 return self.note(conn, now, tag, seq, "bad GCM tag, closing",
                                   df.Reply(close=True))
-        schemas = s.BY_TAG.get(tag) or cs.BY_TAG.get(tag)
+        schemas = s.BY_TAG.get(tag) or cs.BY_TAG.get(tag) or ws.BY_TAG.get(tag)
         try:
             req = decode(schemas[0], body) if schemas else {}
         except DecodeError:
@@ -321,7 +358,10 @@ class DtuModel:
         c = self._counters
         c["requests"] += 1
         write = tag in WRITE_TAGS
-        if write:
+        # action 50 only asks the DTU to gather its warnings; the hang rule
+        # still takes it for a write (a Command), so a gateway must space it so
+        gathers = tag == s.TAG_COMMAND and req.get("action") == ws.ACTION_ALARM_LIST
+        if write and not gathers:
             c["writes_received"] += 1
             if tag == s.TAG_COMMAND and req.get("action") in (
                     s.ACTION_LIMIT_POWER, s.ACTION_LIMIT_POWER_TEMPORARY):
@@ -402,6 +442,8 @@ class DtuModel:
         if cp == 0 or self._snapshot is None:
             sgs, pvs, ac = self.inverter.readings(now)
             awake = sgs.get("link_status", 0)
+            if self.warning_number:
+                sgs["warning_number"] = self.warning_number
             full = {"device_serial_number": self.dtu_serial, "timestamp": int(now),
                     "ap": self.packages, "cp": 0, "firmware_version": 1,
                     "sgs_data": [sgs], "pv_data": pvs, "dtu_power": round(ac * 10),
@@ -474,6 +516,8 @@ class DtuModel:
             self.performance_mode = True
         elif action == s.ACTION_DTU_REBOOT:
             self._after = self.reboot_seconds
+        elif action == ws.ACTION_ALARM_LIST:
+            self._gathered = [dict(w) for w in self.warns]
         elif action in _INVERTER_ACTIONS:
             ok = self.inverter_serial in req.get("mi_to_sn", ())
             if ok:
@@ -503,6 +547,17 @@ class DtuModel:
             msg["mi_mOperatingStatus"] = [{"mi_sn": sn, "progress_rate": rate}]
         return msg
 
+    def _warn_data(self, req, now):
+        n = self.warn_per_package
+        nub = (len(self._gathered) + n - 1) // n
+        i = req.get("package_now", 0)
+        msg = {"dtu_sn": self.dtu_serial, "time": int(now), "package_nub": nub, "package_now": i,
+               "warn_device": 15}
+        part = self._gathered[i * n:(i + 1) * n]
+        if part:
+            msg["warns"] = part
+        return msg
+
     _HANDLERS = {
         s.TAG_APP_INFO: _app_info,
         s.TAG_HEARTBEAT: _heartbeat,
@@ -513,6 +568,7 @@ class DtuModel:
         s.TAG_COMMAND: _command,
         s.TAG_CLOUD_COMMAND: _command,
         s.TAG_COMMAND_STATUS: _command_status,
+        ws.TAG_WARN_DATA: _warn_data,
     }
 
     # ---- state changes ----------------------------------------------------------

@@ -3,7 +3,8 @@
     python3 tools/dtu_sim.py [--listen 127.0.0.1:10081] [--min-gap 31] [--no-cloud]
         [--encrypted] [--cloud-schedule 5min|15min] [--hang-seconds 1800] [--seed 1]
         [--getconfig-silent] [--packages N] [--time-offset S] [--tz-offset S]
-        [--control 127.0.0.1:PORT] [--ap-listen HOST:PORT] [--quiet]
+        [--control 127.0.0.1:PORT] [--ap-listen HOST:PORT] [--dusk S] [--warning CODE@START[-END]]
+        [--quiet]
 
 --control serves a tiny HTTP API for out-of-process tests:
     GET  /counters                      counters, state and last_real_data (JSON)
@@ -11,6 +12,7 @@
     POST /clear   [{"name": "drop"}]    clear one fault, or all
     POST /reboot  [{"seconds": 40}]     reboot the DTU now
     POST /local-time {"at": 21600}      jump the DTU's local time to 06:00 (s of the day)
+    POST /warning {"code": 141[, "end": true]}   the inverter raises (or ends) a warning
 
 In tests:  sim = DtuSimulator(min_gap=0, cloud=False); await sim.start("127.0.0.1", 0)
            ... sim.port, sim.model ...; await sim.stop()
@@ -186,12 +188,20 @@ class DtuSimulator:
             m.set_fault("reboot", **args)
         elif method == "POST" and path == "/local-time":
             m.set_local_time(float(args["at"]))
+        elif method == "POST" and path == "/warning":
+            (m.end_warning if args.get("end") else m.start_warning)(int(args["code"]))
         else:
             return 404, {"error": "no such endpoint"}
         return 200, m.status()
 
 
 # ---- command line ---------------------------------------------------------------
+
+def _warning(text):
+    code, _, when = text.partition("@")
+    start, _, end = when.partition("-")
+    return int(code), float(start or 0), float(end) if end else None
+
 
 def _addr(text):
     host, _, port = text.rpartition(":")
@@ -221,6 +231,9 @@ def parse_args(argv=None):
     p.add_argument("--dusk", type=float, default=None, metavar="SECONDS",
                    help="the field's dusk: every value 0 (lifetime counters too) for SECONDS after "
                         "sunset, then off the network until sunrise")
+    p.add_argument("--warning", type=_warning, action="append", default=[], metavar="CODE@START[-END]",
+                   help="the inverter raises warning CODE START s after the start (and ends it at END s); "
+                        "repeatable, e.g. --warning 141@60-300")
     p.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
     return p.parse_args(argv)
 
@@ -235,7 +248,8 @@ async def _main(args):
         min_gap=args.min_gap, hang_seconds=args.hang_seconds, cloud=not args.no_cloud,
         cloud_schedule=args.cloud_schedule, getconfig_silent=args.getconfig_silent,
         packages=args.packages, time_offset=args.time_offset, tz_offset=args.tz_offset,
-        reboot_seconds=args.reboot_seconds, apply_delay=args.apply_delay, dusk_seconds=args.dusk)
+        reboot_seconds=args.reboot_seconds, apply_delay=args.apply_delay, dusk_seconds=args.dusk,
+        warnings=args.warning)
     await sim.start(*args.listen, control=args.control, ap=args.ap_listen)
     log("dtu_sim: DTU %s on %s:%d%s%s, min_gap %gs, cloud %s" % (
         sim.model.dtu_serial, args.listen[0], sim.port,

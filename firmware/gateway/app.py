@@ -5,6 +5,7 @@ import sys
 
 from dtu.client import AP_IP, DtuClient
 from gateway import VERSION, tz
+from gateway.alarms import Alarms, text_of
 from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
@@ -36,7 +37,8 @@ def feature_modules():
     """Features beyond the core (MQTT, openHAB, metrics, web app, OTA, ...):
     each a module with attach(gw) -> an object, or None when it has nothing
     to do. The object may have any of: routes(app), after_round(),
-    settings_changed(changed), async run(), stop(). Add a feature here."""
+    alarms_changed(started, ended), settings_changed(changed), async run(),
+    stop(). Add a feature here."""
     from gateway.web import auth, webui   # access control; the web app (web_static/, served pre-gzipped)
     from gateway.setup import portal, wifi_manager   # first boot and WiFi
     from gateway import history   # today's power for the dashboard's chart
@@ -62,6 +64,8 @@ class Gateway:
         self.energy = Energy(board.data_dir + "/energy.json")   # the counters that never fall
         self.energy.load()
         self.state.energy = self.energy
+        self.alarms = Alarms()                # the inverter's warnings, as last read
+        self.state.alarms = self.alarms
         self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
         if self.energy.producing is False:
@@ -72,7 +76,8 @@ class Gateway:
         self.client = DtuClient("", clock=lambda: int(board.time()), timeout=5, connect_timeout=5,
                                 session_max_age=APP_INFO_EVERY)
         self.link = DtuLink(self.sched, self.state, self.client, board.time,
-                            on_round=self._after_round, on_dtu_time=self._dtu_time, on_data=self._on_data)
+                            on_round=self._after_round, on_dtu_time=self._dtu_time, on_data=self._on_data,
+                            on_warnings=self._on_warnings)
         self._apply_settings()
         self.settings.on_change(self._settings_changed)
         self.state.render(board.time(), self.tz_offset(board.time()), self.sched)
@@ -160,6 +165,17 @@ class Gateway:
         warn = self.energy.take(r, _local_day(now, self.tz_offset(now)), now)
         if warn:
             self.events.add("energy", warn, "warn")
+
+    def _on_warnings(self, warns):
+        """A fresh warning list: each start and end is an event, and the
+        features hear of them (MQTT's event topic)."""
+        started, ended = self.alarms.take(warns, self.board.time())
+        for e in started:
+            self.events.add("alarm", text_of(e) + " started", "warn", persist=True)
+        for e in ended:
+            self.events.add("alarm", text_of(e) + " ended", persist=True)
+        if started or ended:
+            self.each_feature("alarms_changed", started, ended)
 
     def data_now(self):
         now = self.board.time()

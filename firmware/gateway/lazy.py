@@ -6,7 +6,7 @@
 A Lazy stands in the gateway's feature list for a module. While its setting
 is off, nothing of the module is imported. When it is (or is turned) on,
 the module is imported and module.attach(gw) gives the real feature; the
-hooks (after_round, settings_changed, metrics, stop) are passed on to it and
+hooks (after_round, alarms_changed, settings_changed, metrics, stop) are passed on to it and
 its run() is awaited. The feature's run() returns when the setting turns
 off; then it is dropped and its modules are forgotten, so their code can be
 garbage collected (the heap a feature costs comes back).
@@ -72,6 +72,10 @@ class _Feature:
     def after_round(self):
         if self.impl is not None and hasattr(self.impl, "after_round"):
             self.impl.after_round()
+
+    def alarms_changed(self, started, ended):
+        if self.impl is not None and hasattr(self.impl, "alarms_changed"):
+            self.impl.alarms_changed(started, ended)
 
     def settings_changed(self, changed):
         if self.impl is not None and hasattr(self.impl, "settings_changed"):

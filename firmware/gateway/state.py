@@ -31,6 +31,7 @@ class LiveState:
         self.data = b"{}"          # the /api/data body of the last render
         self._rest = b"}"
         self.energy = None         # gateway.energy.Energy: the kept totals before the first answer
+        self.alarms = None         # gateway.alarms.Alarms: the active warnings' count
         self.stale_after = 67      # s; set from the interval by the app
 
     def fresh(self, now):
@@ -50,6 +51,10 @@ class LiveState:
             if p["v"] > 0:
                 return True
         return False
+
+    def warnings(self):
+        """The inverter's active warnings (as last read)."""
+        return len(self.alarms.active()) if self.alarms is not None else 0
 
     def dark(self):
         """The last answer had no power and no sun on the panels: the dusk
@@ -79,6 +84,7 @@ class LiveState:
                 "uptodate": 1 if self.fresh(now) else 0,
                 "active": 1 if sched.inverter_on else 0,
                 "pending": 1 if sched.writes_pending else 0,
+                "warnings": self.warnings(),
             },
             "grid": _port(grid),
             "pv0": _port(pv[0] if len(pv) > 0 else None),

@@ -265,6 +265,20 @@ class DtuClient:
         return await self.request(*messages.inverter_command(action, inverter_serial, self._now()),
                                   s.CommandReqDTO)
 
+    async def get_warnings(self):
+        """The inverter's warning list: action 50, then every package of A304
+        (merged; a DTU with none may leave package_nub at 0). Unscaled WarnMO
+        dicts, as on the wire (dtu.readings.warnings() gives them meaning)."""
+        from dtu import warn_schemas as w
+        now = self._now()
+        await self.request(*messages.alarm_list(now), s.CommandReqDTO)
+        first = await self.request(*messages.warn_data(now), w.WarnReqDTO)
+        warns = first.get("warns", [])
+        for n in range(1, min(first.get("package_nub", 1), 16)):
+            part = await self.request(*messages.warn_data(now, n), w.WarnReqDTO)
+            warns += part.get("warns", [])
+        return warns
+
     async def heartbeat(self):
         return await self.request(*messages.heartbeat(self._now()), s.HBReqDTO)
 

@@ -75,6 +75,21 @@ def command_status(action, tid, now):
         "time": now, "action": action, "package_now": 0, "tid": tid}
 
 
+def alarm_list(now):
+    """Command action 50: the DTU gathers the inverter's warnings, then
+    warn_data() pages through them (as dtuGateway and the official app do)."""
+    from dtu import warn_schemas as w
+    return s.TAG_COMMAND, s.CommandResDTO, {
+        "time": now, "action": w.ACTION_ALARM_LIST, "package_nub": 1, "tid": now}
+
+
+def warn_data(now, package_now=0):
+    """One package (0-based) of the warning list; the reply says how many."""
+    from dtu import warn_schemas as w
+    return w.TAG_WARN_DATA, w.WarnResDTO, {
+        "ymd_hms": ymd_hms(now), "package_now": package_now, "offset": OFFSET, "time": now}
+
+
 def dtu_reboot(now):
     return s.TAG_CLOUD_COMMAND, s.CommandResDTO, {
         "action": s.ACTION_DTU_REBOOT, "package_nub": 1, "tid": now}

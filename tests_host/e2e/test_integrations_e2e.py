@@ -51,6 +51,7 @@ SENSOR_KEYS = {
     "inverter_temp": ("inverter/temp", "\u00b0C", "temperature", "measurement"),
     "inverter_limit": ("inverter/limit", "%", None, "measurement"),
     "dtu_rssi": ("dtu/rssi", "%", None, "measurement"),
+    "inverter_warnings": ("inverter/warnings", None, None, "measurement"),
 }
 for _p in ("pv0", "pv1"):
     SENSOR_KEYS.update({
@@ -72,7 +73,7 @@ CONFIGS = ["homeassistant/sensor/%s/%s/config" % (NODE, o) for o in SENSOR_KEYS]
 VALUE_TOPICS = ["grid/v", "grid/c", "grid/p", "grid/f", "grid/dE", "grid/tE"] + [
     "%s/%s" % (p, k) for p in ("pv0", "pv1") for k in ("v", "c", "p", "dE", "tE")] + [
     "inverter/temp", "inverter/limit", "inverter/limit_set", "inverter/uptodate",
-    "inverter/active", "dtu/rssi", "dtu/connection", "dtu/error"]
+    "inverter/active", "inverter/warnings", "dtu/rssi", "dtu/connection", "dtu/error"]
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def check_discovery(w, url_port=None):
         if obj in SENSOR_KEYS:
             val, unit, dc, sc = SENSOR_KEYS[obj]
             assert c["state_topic"] == BASE + "/" + val
-            assert c["unit_of_measurement"] == unit and c["state_class"] == sc, c
+            assert c.get("unit_of_measurement") == unit and c["state_class"] == sc, c
             assert c.get("device_class") == dc, c
         elif kind == "sensor":                       # the two enums
             assert c["device_class"] == "enum" and "state_class" not in c and c["options"], c
@@ -449,8 +450,10 @@ def _command_scenario(runtime, workdir):
             gw.assert_alive()
             assert time.monotonic() < deadline, "the restart never reached the DTU"
             time.sleep(0.2)
+        # every Command 31 s apart: the limit, the restart, and the warning list's
+        # action 50 (read at connect), which the DTU may take for a write too
         times = sim.write_times()
-        assert len(times) == 2 and (times[1] - times[0]) % 86400 >= 31, times
+        assert len(times) >= 2 and all((b - a) % 86400 >= 31 for a, b in zip(times, times[1:])), times
         c = sim.counters()["counters"]
         assert c["limit_writes"] == 1 and c["reboots"] == 0 and c["hangs_induced"] == 0
         msgs = events(gw)
@@ -557,7 +560,63 @@ def test_mqtt_through_the_dusk_the_night_and_the_morning(request, runtime):
     scenario(request, _night_scenario, runtime)
 
 
-# ---- 5. openHAB -----------------------------------------------------------------------------------
+# ---- 5. the inverter's warnings: start and end, in the API, MQTT and /metrics -------------------
+
+def _warning_scenario(runtime, workdir):
+    st = _Stack()
+    try:
+        broker = st.add(Mosquitto(os.path.join(workdir, "broker")), lambda b: b.stop())
+        w = st.add(Watcher(broker.port), lambda w: w.close())
+        sim, gw = _start(st, runtime, workdir, dict(MQTT_FAST, **{"mqtt.port": broker.port}))
+        wait_onlines(w, 1)
+        count = lambda n: lambda: retained(w, BASE + "/inverter/warnings") == n  # noqa: E731 - the last value
+        w.until(count(b"0"), 20, "no warning yet")
+        # the list is read at connect; action 50 is a Command, so the next read
+        # keeps 31 s from it (at this test's 5 s rounds: several rounds)
+        w.until(lambda: (retained(w, BASE + "/inverter/warnings/list") or b"").find(b'"read": null') < 0
+                and retained(w, BASE + "/inverter/warnings/list") is not None, 20, "the read at connect")
+        assert gw.get("/api/alarms")["active"] == []
+        time.sleep(32)
+        r0 = sim.counters()["counters"]["rounds"]
+        sim.warning(8333)                                 # 141, grid overvoltage, with a flag bit
+        w.until(count(b"1"), 4 * FAST + 10, "the count")
+        assert sim.counters()["counters"]["rounds"] - r0 <= 3    # within two rounds (one may be running)
+        ev = json.loads(wait_value(w, BASE + "/inverter/warnings/event", lambda v: b'"started"' in v, 5)[0][1])
+        assert (ev["code"], ev["text"], ev["state"], ev["end"]) == (141, "Grid overvoltage", "started", None)
+        lst = json.loads(retained(w, BASE + "/inverter/warnings/list"))
+        assert [a["code"] for a in lst["active"]] == [141] and lst["active"][0]["raw"] == 8333
+        a = gw.get("/api/alarms")["active"][0]
+        assert (a["code"], a["text"], a["count"]) == (141, "Grid overvoltage", 1)
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", a["start"]), a
+        assert gw.data()["inverter"]["warnings"] == 1
+        _, samples = metrics(gw)
+        assert samples[("dtu_inverter_warnings_active", (("code", "141"),))] == 1
+        assert any("warning 141 Grid overvoltage started" in m for m in events(gw))
+        # the end: read at the next look while a warning is active (WARN_ROUNDS intervals)
+        sim.warning(8333, end=True)
+        w.until(count(b"0"), 17 * FAST + 15, "the end")
+        ev = json.loads(wait_value(w, BASE + "/inverter/warnings/event", lambda v: b'"ended"' in v, 5)[0][1])
+        assert (ev["code"], ev["state"]) == (141, "ended") and ev["end"]
+        body = gw.get("/api/alarms")
+        assert body["active"] == [] and [e["code"] for e in body["ended"]] == [141]
+        assert gw.data()["inverter"]["warnings"] == 0
+        _, samples = metrics(gw)
+        assert not [k for k in samples if k[0] == "dtu_inverter_warnings_active"]
+        disc = json.loads(retained(w, "homeassistant/sensor/%s/inverter_warnings/config" % NODE))
+        assert disc["json_attributes_topic"] == BASE + "/inverter/warnings/list"
+        c = sim.counters()["counters"]
+        assert c["hangs_induced"] == 0 and c["writes_received"] == 0
+        gw.assert_alive()
+        gw.assert_clean_log()
+    finally:
+        st.close()
+
+
+def test_a_warning_starts_and_ends_in_the_api_mqtt_and_metrics(request, runtime):
+    scenario(request, _warning_scenario, runtime)
+
+
+# ---- 6. openHAB -----------------------------------------------------------------------------------
 
 ITEMS = {   # what an openHAB user defines for the gateway (prefix dtuGateway_)
     "grid_v": "Number", "grid_c": "Number", "grid_p": "Number", "grid_dE": "Number",
@@ -754,6 +813,7 @@ SCENARIOS = {
     "test_mqtt_tls_and_password": _tls_scenario,
     "test_openhab_items_limit_readback_and_a_hanging_server": _openhab_scenario,
     "test_mqtt_through_the_dusk_the_night_and_the_morning": _night_scenario,
+    "test_a_warning_starts_and_ends_in_the_api_mqtt_and_metrics": _warning_scenario,
 }
 
 

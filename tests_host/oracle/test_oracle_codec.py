@@ -21,7 +21,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor as FD
 
 from proto_min import I32, I64, U32, U64, BOOL, STR, BYTES, decode, encode
-from dtu import config_schemas, frame, messages, readings
+from dtu import config_schemas, frame, messages, readings, warn_schemas
 from dtu import schemas as s
 from support.pbview import MODULE_OF, fields, from_pb, is_repeated, normalize, pb_class, pb_module, to_pb
 
@@ -37,7 +37,7 @@ NAMES = sorted(MODULE_OF)
 
 
 def schema_of(name):
-    return getattr(s, name, None) or getattr(config_schemas, name)
+    return getattr(s, name, None) or getattr(config_schemas, name, None) or getattr(warn_schemas, name)
 
 
 def strict_equal(a, b, path="msg"):
@@ -281,6 +281,23 @@ def hw_requests(now):
     r.tid = now
     out.append((messages.dtu_reboot(now), c.CMD_CLOUD_COMMAND_RES_DTO, r))
 
+    # the warnings: action 50 as hoymiles-wifi's get_alarm_list sends it (we add the time,
+    # as the official app does), then A304 with WarnData's request
+    from hoymiles_wifi.protobuf import WarnData_pb2
+    r = CommandPB_pb2.CommandResDTO()
+    r.time = now
+    r.action = c.CMD_ACTION_ALARM_LIST
+    r.package_nub = 1
+    r.tid = now
+    out.append((messages.alarm_list(now), c.CMD_COMMAND_RES_DTO, r))
+    for n in (0, 2):
+        r = WarnData_pb2.WarnResDTO()
+        r.ymd_hms = ymd.decode()
+        r.package_now = n
+        r.offset = c.OFFSET
+        r.time = now
+        out.append((messages.warn_data(now, n), c.CMD_W_INFO_RES_DTO, r))
+
     serial = hw_hoymiles.convert_inverter_serial_number("1164a0012345")
     assert serial == 0x1164A0012345
     for action in (c.CMD_ACTION_MI_START, c.CMD_ACTION_MI_SHUTDOWN, c.CMD_ACTION_INV_REBOOT):
@@ -377,7 +394,7 @@ def test_dtu_version_matches_hoymiles_wifi(v):
 
 # ---- replies we frame, parsed by hoymiles-wifi ---------------------------------------
 
-REPLIES = sorted([(tag, rep) for table in (s.BY_TAG, config_schemas.BY_TAG)
+REPLIES = sorted([(tag, rep) for table in (s.BY_TAG, config_schemas.BY_TAG, warn_schemas.BY_TAG)
                   for tag, (_, rep) in table.items()], key=lambda x: x[0])
 
 
@@ -435,6 +452,37 @@ def test_encrypted_frames_match_hoymiles_wifi(data, seq, now):
                                 False)
     assert parsed is not None and parsed.dtu_info.dfs == 1 << 25
     assert frame.wire_len(0xA201, 10 + len(info), True) == 10 + len(info)
+
+
+# An empty warning list as a real DTU (firmware V00.01.11) sent it, recorded in
+# Nall-chan/HoymilesWiFi's tests (tests/WarnDataTest.php): package_nub is absent.
+REAL_EMPTY_WARN_REPLY = bytes.fromhex("0a0c34313433393233373332343610f9ad94d606280f")
+
+
+def test_a_real_dtus_warn_reply_decodes_as_warndata():
+    ours = decode(warn_schemas.WarnReqDTO, REAL_EMPTY_WARN_REPLY)
+    theirs = pb_class("WarnReqDTO").FromString(REAL_EMPTY_WARN_REPLY)
+    assert ours == {"dtu_sn": "414392373246", "time": 1791301369, "warn_device": 15}
+    assert from_pb(theirs, warn_schemas.WarnReqDTO) == normalize(ours, warn_schemas.WarnReqDTO)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seq=st.integers(0, 0xFFFF), now=st.integers(0, 2 ** 31 - 1))
+def test_encrypted_warn_frames_match_hoymiles_wifi(data, seq, now):
+    # an encrypted DTU: our A304 request is hoymiles-wifi's, and its sealed
+    # WarnReqDTO reply (the list in several packages too) reads the same to both
+    dtu = hw_dtu.DTU(host="x", is_encrypted=True, enc_rand=ENC_RAND)
+    dtu.sequence = (seq - 1) & 0xFFFF
+    tag, schema, msg = messages.warn_data(now, data.draw(st.integers(0, 3), label="package"))
+    theirs = dtu.generate_message(b"\xa3\x04", to_pb(pb_class("WarnResDTO")(), msg), False, 0, 0)
+    from hoymiles_wifi.crypt_util import crypt_data
+    assert crypt_data(False, ENC_RAND, tag, seq, theirs[10:]) == encode(schema, msg)
+    reply = data.draw(schema_strategy(warn_schemas.WarnReqDTO), label="reply")
+    sealed = crypt_data(True, ENC_RAND, 0xA204, seq, encode(warn_schemas.WarnReqDTO, reply))
+    wire = frame.build(0xA204, seq, sealed[:-16], sealed[-16:])
+    parsed = dtu.parse_response(wire, pb_class("WarnReqDTO"), False)
+    assert parsed is not None
+    strict_equal(from_pb(parsed, warn_schemas.WarnReqDTO), normalize(reply, warn_schemas.WarnReqDTO))
 
 
 def test_hoymiles_rejects_what_it_should():

@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor as FD
 
 from proto_min import I32, I64, U32, U64, BOOL, STR, BYTES
-from dtu import config_schemas, frame, schemas
+from dtu import config_schemas, frame, schemas, warn_schemas
 
 import hoymiles_wifi.const as hw_const
 
@@ -40,6 +40,9 @@ MODULE_OF = {
     "GetConfigReqDTO": "GetConfig",
     "SetConfigResDTO": "SetConfig",
     "SetConfigReqDTO": "SetConfig",
+    "WarnResDTO": "WarnData",
+    "WarnReqDTO": "WarnData",
+    "WarnMO": "WarnData",
 }
 
 KIND_OF_TYPE = {
@@ -62,7 +65,7 @@ def _is_schema(v):
 def our_schemas():
     """name -> schema for every schema tuple in schemas.py and config_schemas.py."""
     out = {}
-    for mod in (schemas, config_schemas):
+    for mod in (schemas, config_schemas, warn_schemas):
         for name in dir(mod):
             v = getattr(mod, name)
             if not name.startswith("_") and _is_schema(v):
@@ -203,7 +206,7 @@ def test_compare_catches_mistakes():
 
 def test_by_tag_pairs_request_and_reply():
     # gateway sends ...ResDTO, the DTU answers ...ReqDTO (Hoymiles' naming)
-    for table in (schemas.BY_TAG, config_schemas.BY_TAG):
+    for table in (schemas.BY_TAG, config_schemas.BY_TAG, warn_schemas.BY_TAG):
         for tag, (req, rep) in table.items():
             rq, rp = name_of(req), name_of(rep)
             assert rq.endswith("ResDTO") and rp.endswith("ReqDTO"), (hex(tag), rq, rp)
@@ -226,6 +229,7 @@ def test_tags_match_hoymiles_wifi():
     assert schemas.TAG_REAL_DATA_NEW == _tag(c.CMD_REAL_RES_DTO)
     assert schemas.TAG_NETWORK_INFO == _tag(c.CMD_NETWORK_INFO_RES)
     assert schemas.TAG_CLOUD_COMMAND == _tag(c.CMD_CLOUD_COMMAND_RES_DTO)
+    assert warn_schemas.TAG_WARN_DATA == _tag(c.CMD_W_INFO_RES_DTO)
     assert frame.reply_tag(schemas.TAG_APP_INFO) == _tag(c.CMD_APP_INFO_DATA_REQ_DTO)
 
 
@@ -243,3 +247,4 @@ def test_actions_match_hoymiles_wifi():
     assert schemas.ACTION_LIMIT_POWER_TEMPORARY == c.CMD_ACTION_LIMIT_POWER_TEMPORARY
     assert schemas.ACTION_PERFORMANCE_DATA_MODE == c.CMD_ACTION_PERFORMANCE_DATA_MODE
     assert schemas.ACTION_INV_REBOOT == c.CMD_ACTION_INV_REBOOT
+    assert warn_schemas.ACTION_ALARM_LIST == c.CMD_ACTION_ALARM_LIST

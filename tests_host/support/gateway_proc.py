@@ -177,6 +177,10 @@ class Sim:
     def reboot(self, seconds):
         return self._call("POST", "/reboot", {"seconds": seconds})
 
+    def warning(self, code, end=False):
+        """The inverter raises (or ends) warning `code` (raw, flags included)."""
+        return self._call("POST", "/warning", {"code": code, "end": end})
+
     def set_local_time(self, hms):
         """Jump the DTU's local time to "HH:MM:SS"."""
         h, m, s = (int(x) for x in hms.split(":"))

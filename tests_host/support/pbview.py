@@ -18,6 +18,7 @@ MODULE_OF = {
     "APPInfoDataReqDTO": "APPInfomationData", "APPInfoDataResDTO": "APPInfomationData",
     "GetConfigResDTO": "GetConfig", "GetConfigReqDTO": "GetConfig",
     "SetConfigResDTO": "SetConfig", "SetConfigReqDTO": "SetConfig",
+    "WarnResDTO": "WarnData", "WarnReqDTO": "WarnData", "WarnMO": "WarnData",
 }
 
 

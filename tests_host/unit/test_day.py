@@ -371,7 +371,7 @@ def test_the_night_is_quiet_and_not_a_fault():
 
 def test_one_request_a_round_at_the_same_freshness():
     # a simulated hour at the defaults (31 s rounds, cloud pauses on): RealDataNew every
-    # round, AppInfoData once (kept for hours), GetConfig every 10 min
+    # round, AppInfoData once (kept for hours), GetConfig every 30 min
     run = VirtualRun(DAY + 11 * 3600, hours=1.0)
     try:
         run.run()
@@ -393,6 +393,65 @@ def test_an_encrypted_dtu_never_gets_a_frame_sealed_with_an_old_key():
         c = counters(run)
         assert c["reboots"] == 1 and c["bad_frames_in"] == 0
         assert len([t for t in run.ok_times if t > start + 700]) >= 30 and run.gw.state.encrypted
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
+# ---- the inverter's warnings (issue 18) ----------------------------------------
+
+def _seen_warnings(run):
+    import json
+
+    from gateway.integrations import metrics, values
+    gw = run.gw
+    d = json.loads(gw.data_now())
+    body = gw.alarms.body(gw.tz_offset)
+    prom = [line for line in "".join(metrics.lines(gw)).splitlines()
+            if line.startswith("dtu_inverter_warnings_active{")]
+    mqtt = dict(values.status(gw.state, gw.sched, run.clock()))["inverter/warnings"]
+    return (d["inverter"]["warnings"], [a["code"] for a in body["active"]],
+            [a["code"] for a in body["ended"]], prom, mqtt)
+
+
+def test_a_warning_starts_and_ends_and_is_seen_everywhere():
+    # 141 (raw 8333) from 10:10 to 10:40: seen within two rounds of its start
+    # (the DTU's warning count changes), its end within WARN_ROUNDS; the
+    # budget of one request a round holds with the warning active
+    start = DAY + 10 * 3600
+    run = VirtualRun(start, hours=1.0, warnings=[(8333, 600, 2400)])
+    seen = []
+    run.after_round = lambda: seen.append((run.clock(),) + _seen_warnings(run))
+    try:
+        run.run()
+        before = [x for x in seen if x[0] < start + 600]
+        assert before and all(x[1] == 0 and x[2] == [] for x in before)
+        t_on = next(x[0] for x in seen if x[1] == 1)
+        assert t_on - (start + 600) <= 2 * (INTERVAL + sc.SLACK) + 5, t_on - start
+        on = next(x for x in seen if x[1] == 1)
+        assert on[2] == [141] and on[4] == ['dtu_inverter_warnings_active{code="141"} 1'] and on[5] == "1"
+        t_off = next(x[0] for x in seen if x[0] > start + 2400 and x[1] == 0)
+        assert t_off - (start + 2400) <= (sc.WARN_ROUNDS + 2) * (INTERVAL + sc.SLACK), t_off - start
+        off = [x for x in seen if x[0] >= t_off][0]
+        assert off[3] == [141] and off[4] == [] and off[5] == "0"
+        msgs = [e["msg"] for e in run.gw.events.items() if e["kind"] == "alarm"]
+        assert "warning 141 Grid overvoltage started" in msgs and "warning 141 Grid overvoltage ended" in msgs
+        c = counters(run)
+        assert c["requests"] <= 130, c                  # the day-and-night budget, with a warning on
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
+def test_a_warning_active_all_hour_keeps_the_request_budget():
+    run = VirtualRun(DAY + 11 * 3600, hours=1.0, warnings=[(8333, -60, None)])
+    try:
+        run.run()
+        c = counters(run)
+        assert c["requests"] <= 130, c
+        reads = [e for e in run.gw.events.items() if e["kind"] == "alarm"]
+        assert len(reads) == 1 and run.gw.alarms.by_code() == {141: 1}
+        assert run.data_age_p95(DAY + 11 * 3600 + 120, DAY + 12 * 3600) < INTERVAL + 5
         assert_dtu_safe(run)
     finally:
         run.close()

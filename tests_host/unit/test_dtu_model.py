@@ -577,6 +577,29 @@ def test_a_jump_to_the_morning_ends_the_night():
     assert r["grid"]["p"] > 0 and r["timestamp"] == DAY + int(21.5 * H)   # its Unix clock ran on
 
 
+def test_warnings_start_gather_page_and_end():
+    from dtu import warn_schemas as ws
+    # 141 from 12:01 to 12:05; 216 (raw, with a flag bit) from 12:02, still active
+    m, clock, gw = make(12.0, warnings=[(8333, 60, 300), (0x20D8, 120, None)], warn_per_package=1)
+    assert "warning_number" not in gw.ask("real_data_new", reply_schema=s.RealDataNewReqDTO)["sgs_data"][0]
+    clock.at(12.0 + 150 / H)
+    raw = gw.ask("real_data_new", reply_schema=s.RealDataNewReqDTO)
+    assert raw["sgs_data"][0]["warning_number"] == 2
+    ack = gw.ask("alarm_list", reply_schema=s.CommandReqDTO)
+    assert ack["action"] == ws.ACTION_ALARM_LIST
+    first = gw.exchange(messages.warn_data(int(clock()), 0), ws.WarnReqDTO)
+    assert first["package_nub"] == 2 and first.get("package_now", 0) == 0
+    second = gw.exchange(messages.warn_data(int(clock()), 1), ws.WarnReqDTO)
+    warns = first["warns"] + second["warns"]
+    assert [(w["code"], w["s_time"] > 0, w.get("e_time", 0)) for w in warns] == [(8333, True, 0), (0x20D8, True, 0)]
+    clock.at(12.0 + 400 / H)
+    gw.ask("alarm_list", reply_schema=s.CommandReqDTO)
+    warns = gw.exchange(messages.warn_data(int(clock()), 0), ws.WarnReqDTO)["warns"]
+    assert warns[0]["e_time"] == int(DAY + 12 * H + 300)            # 141 ended at 12:05
+    c = m.status()["counters"]
+    assert c["writes_received"] == 0 and c["requests"] >= 7          # gathering is not a write
+
+
 def test_without_the_dusk_option_the_dtu_answers_all_night():
     m, clock, gw = make(23.0)
     assert m.state() == "online" and real(gw)["grid"]["p"] == 0

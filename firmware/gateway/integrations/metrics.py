@@ -71,6 +71,8 @@ def lines(gw):
     yield _family("dtu_inverter_power_limit_set_percent", G, "power limit asked for",
                   [("", want if want is not None else lim)])
     yield _family("dtu_inverter_on", G, "1 while the inverter is switched on", [("", sc.inverter_on)])
+    yield _family("dtu_inverter_warnings_active", G, "the inverter's active warnings, by code",
+                  [('{code="%d"}' % code, n) for code, n in sorted(gw.alarms.by_code().items())])
     yield _family("dtu_writes_pending", G, "1 while a write waits to be sent or confirmed",
                   [("", sc.writes_pending)])
     yield _family("dtu_data_uptodate", G, "1 while the data is fresh", [("", st.fresh(now))])

@@ -6,8 +6,13 @@ Topics under <topic> (mqtt.topic; "" means dtu-gateway/<chip id>), all retained:
     grid/{v,c,p,f,dE,tE}             after each fresh round (gateway/integrations/values.py)
     pv0/{v,c,p,dE,tE}, pv1/...       "
     inverter/temp, dtu/rssi          "
-    inverter/{limit,limit_set,uptodate,active}, dtu/{connection,error}
+    inverter/{limit,limit_set,uptodate,active,warnings}, dtu/{connection,error}
                                      when they change
+    inverter/warnings/list           the warning list as JSON (gateway.alarms: active
+                                     and ended), when it changes; Home Assistant's
+                                     warnings sensor takes it as its attributes
+    inverter/warnings/event          not retained: one JSON message per warning that
+                                     starts or ends ("state": "started"/"ended")
 Commands (subscribed with QoS 1):
     set/power_limit       0..100     -> gw.command(), like POST /api/power-limit
     set/dtu_reboot        PRESS      -> gw.command(), like POST /api/dtu/reboot
@@ -31,6 +36,7 @@ each announcement only.
 """
 import asyncio
 import gc
+import json
 import sys
 
 CA_FILE = "mqtt_ca.pem"
@@ -255,6 +261,22 @@ class MqttBridge:
             if sent.get(name) != text:
                 sent[name] = text
                 yield b + name, text
+        if sent.get("warnings/list") != gw.alarms.version:
+            sent["warnings/list"] = gw.alarms.version
+            yield b + "inverter/warnings/list", json.dumps(gw.alarms.body(gw.tz_offset))
+
+    def alarms_changed(self, started, ended):
+        """A warning started or ended: one event message each, not retained
+        (an automation reacts once; the list and the count are retained)."""
+        c = self.client
+        if c is None or not c.connected:
+            return
+        from gateway.alarms import describe
+        for state, items in (("started", started), ("ended", ended)):
+            for e in items:
+                d = describe(e, self.gw.tz_offset)
+                d["state"] = state
+                c.publish(self.base + "/inverter/warnings/event", json.dumps(d), False)
 
     def _on_message(self, topic, payload, retained):
         gw = self.gw

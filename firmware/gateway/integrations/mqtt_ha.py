@@ -41,7 +41,10 @@ SENSORS = (
     ("inverter_temp", "Inverter temperature", "inverter/temp", "\u00b0C", "temperature", _M, 0),
     ("inverter_limit", "Power limit", "inverter/limit", "%", None, _M, 0),
     ("dtu_rssi", "DTU signal", "dtu/rssi", "%", None, _M, 1),
+    ("inverter_warnings", "Active warnings", "inverter/warnings", None, None, _M, 0),
 )
+# object id -> its JSON attributes topic
+ATTRIBUTES = {"inverter_warnings": "inverter/warnings/list"}
 # (object id, name, value, options)
 ENUMS = (
     ("dtu_connection", "DTU connection", "dtu/connection", CONN_WORDS),
@@ -99,8 +102,11 @@ def configs(chip_id, base, dev):
     for obj, name, val, unit, dc, sc, diag in SENSORS:
         c = common(obj, name)
         c["state_topic"] = base + "/" + val
-        c["unit_of_measurement"] = unit
+        if unit:
+            c["unit_of_measurement"] = unit
         c["state_class"] = sc
+        if obj in ATTRIBUTES:
+            c["json_attributes_topic"] = base + "/" + ATTRIBUTES[obj]
         if dc:
             c["device_class"] = dc
         if diag:

@@ -48,6 +48,7 @@ def status(state, sched, now):
         ("inverter/limit_set", str(int(want if want is not None else round(lim)))),
         ("inverter/uptodate", "1" if state.fresh(now) else "0"),
         ("inverter/active", "1" if sched.inverter_on else "0"),
+        ("inverter/warnings", str(state.warnings())),
         ("dtu/connection", word(CONN_WORDS, sched.conn)),
         ("dtu/error", word(ERROR_WORDS, sched.error)),
     ]

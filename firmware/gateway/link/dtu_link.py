@@ -8,7 +8,7 @@ simulates a whole day.
 """
 import asyncio
 
-from dtu import messages, readings
+from dtu import messages, readings, warnings
 from dtu import schemas as s
 from dtu.client import DtuError, DtuTimeout
 from gateway import health
@@ -21,7 +21,7 @@ _WRITE_ACTIONS = {"limit": s.ACTION_LIMIT_POWER, "on": s.ACTION_MI_START,
 
 class DtuLink:
     def __init__(self, sched, state, client, clock, sleep=None, on_round=None, on_dtu_time=None,
-                 on_data=None):
+                 on_data=None, on_warnings=None):
         self.sched = sched
         self.state = state
         self.client = client
@@ -30,6 +30,7 @@ class DtuLink:
         self.on_round = on_round          # called after each round (render, publish, events)
         self.on_dtu_time = on_dtu_time    # the DTU's clock, for a gateway without NTP
         self.on_data = on_data            # a fresh answer's readings, before they are shown (energy counters)
+        self.on_warnings = on_warnings    # a fresh warning list (WarnMO dicts)
         self.running = False
         self.rounds = 0
         self._shown = None                # clock() when on_round (render) was last called
@@ -130,6 +131,9 @@ class DtuLink:
                 if kind == sc.STEP_DATA:
                     limit = await self._data()
                     ok = True
+                    want = sched.warnings_now(self.clock(), self.state.readings["inverter"]["warnings"], steps)
+                    if want and (deadline is None or deadline - self.clock() - 1 >= 2 * timeout):
+                        await self._warnings()     # two requests: both before the upload window
                 elif kind == sc.STEP_CONFIRM:
                     await self._confirm(step[1], step[2])
                 elif kind == sc.STEP_CONFIG:
@@ -201,6 +205,16 @@ class DtuLink:
         self.sched.config_result(self.clock(), limit=readings.limit_from_config(cfg))
         if cfg.get("dtu_ap_ssid"):
             self.dtu_ap = (cfg["dtu_ap_ssid"], cfg.get("dtu_ap_pass", ""))
+
+    async def _warnings(self):
+        try:
+            warns = await self.client.get_warnings()
+        except DtuError:
+            self.sched.warnings_read(self.clock(), None)
+            raise
+        self.sched.warnings_read(self.clock(), sum(1 for w in warns if warnings.active(w)))
+        if self.on_warnings:
+            self.on_warnings(warns)
 
     async def _write(self, what, value):
         now = int(self.clock())

@@ -17,6 +17,11 @@ about contact lives here, and nowhere else:
   - health: failures back off; a DTU that answers with a dead or frozen clock
     or frozen readings in daylight is rebooted, at most once an hour; night
     (inverter asleep) is never a fault.                        -> round_done()
+  - the inverter's warning list (two requests: Command action 50, then A304):
+    read at connect, when RealDataNew's warning count changes, and every
+    WARN_ROUNDS intervals while a warning is active (2 requests each: ~15 an hour); action 50 is a Command, so it keeps
+    the writes' 31 s spacing, and it shares a round with nothing but the data.
+                                                               -> warnings_now()
   - night: the DTU is powered by the panels; one that stops answering after
     an answer without power and without sun on the panels is asleep, not
     failing: looked for every NIGHT_ROUNDS intervals (minutes), no recovery
@@ -39,7 +44,7 @@ SAFE_INTERVAL = const(31)      # the proven-safe round spacing; less only for te
 CLOUD_GUARD = const(2)         # s a round must start before an upload window
 SLACK = const(1)               # s added to every minimum gap: latency jitter must not
                                # bring two rounds or writes closer than 31 s at the DTU
-CONFIG_EVERY = const(600)      # s between GetConfig refreshes
+CONFIG_EVERY = const(1800)     # s between GetConfig refreshes (the limit is in every RealDataNew too)
 APP_INFO_EVERY = const(10800)  # s an AppInfoData is kept across rounds (asked again after a write, a bad reply)
 MAX_BACKOFF = const(300)       # s, longest pause between failing rounds
 REBOOT_EVERY = const(3600)     # s, the recovery ladder reboots the DTU at most this often
@@ -52,6 +57,7 @@ FROZEN_ROUNDS = const(10)      # rounds with identical readings in daylight -> f
 LONG_SILENCE = const(600)      # s without an answer -> error state "no answer for long"
 RESCUE_AFTER = const(1200)     # s of unanswered rounds before the DTU's AP is visited
 RESCUE_EVERY = const(10800)    # s, at most one visit to the DTU's AP per 3 h
+WARN_ROUNDS = const(15)        # intervals between reads of the warning list while one is active (~8 min)
 NIGHT_ROUNDS = const(10)       # intervals between two looks for a DTU asleep (31 s -> ~5 min)
 NIGHT_LONGEST = const(64800)   # s; a "night" longer than any (18 h) is a fault after all
 
@@ -149,6 +155,12 @@ class Scheduler:
         # (None: no answer yet; the app seeds it from before a restart)
         self.dark = None
         self.night = False             # asleep with the panels since fail_since
+        # the warning list: due at connect and when the DTU's count changes
+        self.warn_due = True
+        self.warn_count = None         # RealDataNew's warning_number when it was last seen
+        self.warn_active = 0           # active warnings in the last list read
+        self.warn_read = None          # when the list was last asked for (read or failed)
+        self.warn_failed = False       # the last ask was not answered
 
     def configure(self, interval, cloud_pause, cloud_seconds, cloud_schedule="5min"):
         if cloud_schedule not in SCHEDULES:
@@ -255,6 +267,40 @@ class Scheduler:
             steps.append(w)
         return steps
 
+    def warnings_now(self, now, count, steps):
+        """Asked by the executor right after the data step, with RealDataNew's
+        warning count: whether to read the warning list in this round (a
+        change is read at once, in the round that saw it). Only when the
+        round carries nothing else: a GetConfig that times out (some
+        encrypted firmware never answers it) would leave the next request
+        seconds later, where the DTU counts it as a second round."""
+        if count != self.warn_count:
+            if self.warn_count is not None:
+                self.warn_due = True
+                self.warn_failed = False
+            self.warn_count = count
+        return len(steps) == 1 and self._warnings_step(now)
+
+    def _warnings_step(self, now):
+        if self.last_write is not None and now - self.last_write < MIN_WRITE_GAP + SLACK:
+            return False
+        since = None if self.warn_read is None else now - self.warn_read
+        if self.warn_due:
+            # a failed read is not retried every round: a DTU that never
+            # answers A304 would cost a timeout each time
+            return not self.warn_failed or since >= self.interval * WARN_ROUNDS
+        return self.warn_active > 0 and since is not None and since >= self.interval * WARN_ROUNDS
+
+    def warnings_read(self, now, active):
+        """The executor asked for the warning list: `active` warnings in it,
+        None when it was not answered. Action 50 was a Command: writes wait."""
+        self.warn_read = now
+        self.last_write = now
+        self.warn_failed = active is None
+        if active is not None:
+            self.warn_due = False
+            self.warn_active = active
+
     def _write_needed(self):
         if self.want_reboot:
             return ("reboot", None)
@@ -355,6 +401,8 @@ class Scheduler:
                     self.pending = None
         if not ok:
             return self._failed(now, why)
+        if self.failures or self.night:
+            self.warn_due = True           # back after an absence: its list may have changed
         if self.night:
             self.note("dtu", "awake again after the night")
         elif self.failures:

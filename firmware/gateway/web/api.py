@@ -73,6 +73,10 @@ def make_app(gw):
         gw.command(Command(RESTART_INVERTER), "api")
         return json_response({"queued": "inverter_restart"}, 202)
 
+    @app.get("/api/alarms")
+    async def alarms(req):
+        return json_response(gw.alarms.body(gw.tz_offset))
+
     @app.get("/api/events")
     async def events(req):
         return Response(gw.events.json_chunks(), 200, JSON_HEADERS)
