@@ -5,7 +5,10 @@
 
 Without --dtu the built-in simulator is started on 127.0.0.1:10081 with its
 hang and cloud-upload models on, so the gateway is tested against the DTU's
-real weak spots. Ctrl-C stops both.
+real weak spots, and its control API on 127.0.0.1:10082; the inverter raises
+warning 142 (10-minute grid overvoltage) two minutes after the start and ends
+it twenty minutes later, so the dashboard's warning list has something to
+show. Ctrl-C stops both.
 """
 import argparse
 import os
@@ -16,6 +19,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIM_ADDR = "127.0.0.1:10081"
+SIM_CONTROL = "127.0.0.1:10082"
+DEMO_WARNING = "142@120-1320"
 
 
 def main(argv=None):
@@ -31,7 +36,8 @@ def main(argv=None):
         # The simulated sun follows this machine's time zone.
         tz = time.localtime().tm_gmtoff
         procs.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "dtu_sim.py"),
-                                       "--listen", SIM_ADDR, "--quiet", "--tz-offset", str(tz)]))
+                                       "--listen", SIM_ADDR, "--quiet", "--tz-offset", str(tz),
+                                       "--control", SIM_CONTROL, "--warning", DEMO_WARNING]))
         time.sleep(0.5)
     gw = [sys.executable, os.path.join(ROOT, "tools", "run_host.py"), "--dtu", args.dtu or SIM_ADDR,
           "--listen", args.listen, "--data-dir", args.data_dir]
@@ -43,6 +49,9 @@ def main(argv=None):
     print("  web app:   http://%s/" % args.listen)
     print("  live data: http://%s/api/data" % args.listen)
     print("  info:      http://%s/api/info" % args.listen)
+    if not args.dtu:
+        print("  simulator: curl -d '{\"code\": 141}' http://%s/warning   (raise a warning; "
+              "\"end\": true ends it)" % SIM_CONTROL)
     print("  events:    http://%s/api/events" % args.listen)
     print("  Ctrl-C stops.")
     print()

@@ -246,7 +246,7 @@ function buildCards() {
 
 function enterDashboard() {
   if (!S.built) buildCards();
-  S.evAt = S.histAt = 0;
+  S.evAt = S.histAt = S.alAt = 0;
   tick();
 }
 
@@ -267,6 +267,7 @@ async function tick() {
       loadEvents(d);
     }
     if (Date.now() - S.histAt > 60000) loadHistory();
+    if (d.inverter.warnings !== S.alarmN || Date.now() - S.alAt > 60000) loadAlarms(d.inverter.warnings);
   } catch (e) {
     if (e.status !== 401 && e.status !== 403) banner("No answer from the gateway (" + e.message + "). Retrying…");
   }
@@ -408,6 +409,28 @@ function niceMax(v) {
   const mag = Math.pow(10, Math.floor(Math.log10(v)));
   for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * mag >= v) return m * mag;
   return 10 * mag;
+}
+
+// The inverter's warnings (/api/alarms): active ones first, then the recently
+// ended; times come as ISO strings in the gateway's zone and are shown as they are.
+async function loadAlarms(n) {
+  S.alAt = Date.now();
+  let a;
+  try {
+    a = await api("/api/alarms");
+  } catch (e) {
+    return;
+  }
+  S.alarmN = n;
+  const when = iso => iso ? (iso.slice(0, 10) === new Date((S.now + S.tzOff) * 1000).toISOString().slice(0, 10) ?
+    "" : iso.slice(5, 10) + " ") + iso.slice(11, 16) : "";
+  const item = (w, on) => h("li", { class: on ? "warn" : "", "data-code": w.code, "data-active": on ? "1" : "0" },
+    h("time", null, when(w.start) + (on ? "" : "–" + when(w.end))),
+    h("span", null, w.code + " " + w.text + (w.count > 1 ? " (" + w.count + "×)" : "") + (on ? " · active" : "")));
+  const ul = $("#alarms");
+  ul.replaceChildren(...a.active.map(w => item(w, true)), ...a.ended.slice(0, 8).map(w => item(w, false)));
+  if (!a.active.length && !a.ended.length) ul.append(h("li", null, a.read ? "No warnings." : "Not read yet."));
+  $("#alarms-count").textContent = a.active.length ? "(" + a.active.length + " active)" : "";
 }
 
 async function loadHistory() {

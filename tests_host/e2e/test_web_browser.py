@@ -432,6 +432,18 @@ def test_the_night_is_shown_as_night_not_as_a_fault(gw):
     gw.assert_clean()
 
 
+def test_a_warning_is_listed_while_active_and_then_as_ended(gw):
+    # raw 8333 is 141 (grid overvoltage); the end is read at the next look
+    # while a warning is active (WARN_ROUNDS rounds of FAST s)
+    r = browse("warning", gw.base, sim_control=gw.sim.url, code=8333, code_shown=141, start_s=60,
+               end_s=120, timeout=240)
+    assert "141 Grid overvoltage" in r["active"] and "active" in r["active"], r
+    assert r["count"] == "(1 active)", r
+    assert "141 Grid overvoltage" in r["ended"] and "active" not in r["ended"], r
+    assert r["countAfter"] == "", r
+    gw.assert_clean()
+
+
 # ---- 6. first boot ------------------------------------------------------------------
 
 def test_setup_flow_from_factory_mode(workroot):

@@ -215,6 +215,29 @@ SCENARIOS.night = async () => {
   R.ok = true;
 };
 
+// The inverter raises a warning in the simulator: the dashboard lists it as
+// active, then, once it ends, as ended.
+SCENARIOS.warning = async () => {
+  const page = await newPage();
+  step = "open";
+  await open(page, "dashboard", "?poll=1");
+  await page.waitForSelector("#status[data-conn='1']");
+  step = "start";
+  await simulator("/warning", { code: cfg.code });
+  const active = "#alarms li[data-code='" + cfg.code_shown + "'][data-active='1']";
+  await page.waitForSelector(active, { timeout: (cfg.start_s || 60) * 1000 });
+  R.active = await page.textContent(active);
+  R.count = await page.textContent("#alarms-count");
+  await shot(page, "dashboard-warning-desktop-light");
+  step = "end";
+  await simulator("/warning", { code: cfg.code, end: true });
+  const ended = "#alarms li[data-code='" + cfg.code_shown + "'][data-active='0']";
+  await page.waitForSelector(ended, { timeout: (cfg.end_s || 120) * 1000 });
+  R.ended = await page.textContent(ended);
+  R.countAfter = await page.textContent("#alarms-count");
+  R.ok = true;
+};
+
 async function simulator(path, body) {
   const r = await fetch(cfg.sim_control + path, { method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(5000) });
