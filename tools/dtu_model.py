@@ -73,7 +73,8 @@ class DtuModel:
       idle open connection during an upload window spoils it too).
     Faults: getconfig_silent, faults={name: params}.
     Warnings: warnings=[(code, start, end)] (seconds after the model's start;
-      end None: still active), warn_per_package (entries per A304 package);
+      end None: still active), warn_per_package (entries per A304 package),
+      count_ends (an end raises warning_number too: not confirmed on real DTUs);
       start_warning()/end_warning() at any time. A start raises RealDataNew's
       warning_number; the list is gathered at Command action 50 and paged
       with A304 (WarnData.WarnReqDTO), as real DTUs do.
@@ -94,7 +95,7 @@ class DtuModel:
                  min_gap=31.0, burst_window=5.0, max_round=15.0, hang_seconds=1800.0,
                  cloud=True, cloud_schedule="5min", cloud_counts_connections=True,
                  getconfig_silent=False, faults=None, dusk_seconds=None, warnings=(),
-                 warn_per_package=10,
+                 warn_per_package=10, count_ends=False,
                  wifi_ssid="HomeWiFi", wifi_password="home-secret", **inverter_options):
         self.clock = clock
         self.encrypted = encrypted
@@ -118,6 +119,7 @@ class DtuModel:
         self.warns = []                 # WarnMO dicts, the newest last
         self.warning_number = 0         # RealDataNew's count: raised when a warning starts
         self.warn_per_package = max(1, warn_per_package)
+        self.count_ends = count_ends
         self._gathered = []             # the list as of the last action 50
         start = self.clock() + time_offset
         self._warn_plan = sorted([(start + a, "start", code) for code, a, _ in warnings] +
@@ -278,6 +280,8 @@ class DtuModel:
         for w in self.warns:
             if w["code"] == code and not w["e_time"]:
                 w["e_time"] = int(now)
+                if self.count_ends:
+                    self.warning_number += 1
 
     # ---- faults -------------------------------------------------------------
 

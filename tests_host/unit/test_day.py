@@ -443,6 +443,22 @@ def test_a_warning_starts_and_ends_and_is_seen_everywhere():
         run.close()
 
 
+def test_an_end_that_changes_the_count_is_seen_within_two_rounds():
+    # whether a real DTU's warning count changes when a warning ends is not
+    # confirmed; if it does, the gateway reads the list in that round
+    start = DAY + 10 * 3600
+    run = VirtualRun(start, hours=0.5, warnings=[(8333, 300, 900)], count_ends=True)
+    seen = []
+    run.after_round = lambda: seen.append((run.clock(), run.gw.state.warnings()))
+    try:
+        run.run()
+        t_off = next(t for t, n in seen if t > start + 900 and n == 0)
+        assert t_off - (start + 900) <= 2 * (INTERVAL + sc.SLACK) + 5, t_off - start
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
 def test_a_warning_active_all_hour_keeps_the_request_budget():
     run = VirtualRun(DAY + 11 * 3600, hours=1.0, warnings=[(8333, -60, None)])
     try:
