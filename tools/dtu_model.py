@@ -403,8 +403,8 @@ class DtuModel:
         if self._after:
             self._reboot(now, self._after)   # after the reply is on its way
             used.append("rebooting for %gs" % self._after)
-        return self.note(conn, now, tag, seq, "reply %d B%s" % (
-            len(data), " [%s]" % ", ".join(used) if used else ""), reply)
+        return self.note(conn, now, tag, seq, "reply %d B%s%s" % (
+            len(data), " (alarm list)" if gathers else "", " [%s]" % ", ".join(used) if used else ""), reply)
 
     def note(self, conn, now, tag, seq, outcome, reply):
         if self.trace is not None:

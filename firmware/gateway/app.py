@@ -5,7 +5,6 @@ import sys
 
 from dtu.client import AP_IP, DtuClient
 from gateway import VERSION, tz
-from gateway.alarms import Alarms, text_of
 from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
@@ -64,8 +63,7 @@ class Gateway:
         self.energy = Energy(board.data_dir + "/energy.json")   # the counters that never fall
         self.energy.load()
         self.state.energy = self.energy
-        self.alarms = Alarms()                # the inverter's warnings, as last read
-        self.state.alarms = self.alarms
+        self.alarms = None                    # gateway.alarms.Alarms once a list with entries came
         self.api = None                       # the web server (gateway.web.httpd), once run() starts it
         self.sched = Scheduler()
         if self.energy.producing is False:
@@ -168,14 +166,31 @@ class Gateway:
 
     def _on_warnings(self, warns):
         """A fresh warning list: each start and end is an event, and the
-        features hear of them (MQTT's event topic)."""
-        started, ended = self.alarms.take(warns, self.board.time())
-        for e in started:
-            self.events.add("alarm", text_of(e) + " started", "warn", persist=True)
-        for e in ended:
-            self.events.add("alarm", text_of(e) + " ended", persist=True)
+        features hear of them (MQTT's event topic). Returns the active count."""
+        if self.alarms is None:
+            if not warns:
+                return 0                   # nothing yet: gateway.alarms stays out of the heap
+            from gateway.alarms import Alarms
+            self.alarms = self.state.alarms = Alarms()
+        started, ended = self.alarms.take(warns)
         if started or ended:
+            from dtu.warn_texts import text
+            for e in started:
+                self.events.add("alarm", "warning %d %s started" % (e[0], text(e[0])), "warn", persist=True)
+            for e in ended:
+                self.events.add("alarm", "warning %d %s ended" % (e[0], text(e[0])), persist=True)
             self.each_feature("alarms_changed", started, ended)
+        return self.state.warnings()
+
+    def alarms_body(self):
+        """GET /api/alarms and MQTT's list: the warnings as last read."""
+        from gateway import alarms
+        s = self.sched
+        body = alarms.body(self.alarms, self.tz_offset, None if s.warn_failed else s.warn_read)
+        if self.alarms is None:
+            from gateway.lazy import unload
+            unload("gateway.alarms")       # still none: its code goes again
+        return body
 
     def data_now(self):
         now = self.board.time()

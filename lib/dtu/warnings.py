@@ -9,22 +9,15 @@ bits, and one seen on ended entries: dtuGateway logs 124 as 0x207C, 0x407C,
 takes) gives the same for codes under 256, such as a raw 8333 -> 141, but
 cannot express the hardware codes 301-314.
 """
-from micropython import const
-
-_CODE_BITS = const(0x0FFF)
-
-
-def code_of(raw):
-    return raw & _CODE_BITS
-
-
-def active(w):
-    return bool(w.get("s_time")) and not w.get("e_time")
 
 
 def entries(warns):
     """[(code, active, count, start, end, data1, data2, raw code)] of the
-    list, start and end as the DTU's Unix times (0: none)."""
-    return [(code_of(w.get("code", 0)), active(w), w.get("num", 0), w.get("s_time", 0),
-             w.get("e_time", 0), w.get("w_data1", 0), w.get("w_data2", 0), w.get("code", 0))
-            for w in warns]
+    list, start and end as the DTU's Unix times (0: none). One function
+    (each one is a few dozen bytes of RAM on the board, frozen or not)."""
+    out = []
+    for w in warns:
+        raw, start, end = w.get("code", 0), w.get("s_time", 0), w.get("e_time", 0)
+        out.append((raw & 0x0FFF, bool(start) and not end, w.get("num", 0), start, end,
+                    w.get("w_data1", 0), w.get("w_data2", 0), raw))
+    return out

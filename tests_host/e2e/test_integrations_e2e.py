@@ -452,7 +452,7 @@ def _command_scenario(runtime, workdir):
             time.sleep(0.2)
         # every Command 31 s apart: the limit, the restart, and the warning list's
         # action 50 (read at connect), which the DTU may take for a write too
-        times = sim.write_times()
+        times = sim.write_times(gathers=True)
         assert len(times) >= 2 and all((b - a) % 86400 >= 31 for a, b in zip(times, times[1:])), times
         c = sim.counters()["counters"]
         assert c["limit_writes"] == 1 and c["reboots"] == 0 and c["hangs_induced"] == 0

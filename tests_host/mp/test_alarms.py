@@ -1,6 +1,6 @@
 """The inverter's warnings: what an entry means (dtu.warnings), its text
 (dtu.warn_texts), the gateway's list with its starts and ends
-(gateway.alarms), and when the scheduler reads it (Scheduler._warnings_step).
+(gateway.alarms), and when the scheduler reads it (Scheduler.warnings_now).
 
 Board-side test: plain unittest, runs under pytest and the unix MicroPython.
 (tests_host/unit/test_day.py and tests_host/e2e/test_integrations_e2e.py run
@@ -27,12 +27,14 @@ def warn(code, s_time, e_time=0, num=1, d1=0, d2=0):
 
 class Meaning(unittest.TestCase):
     def test_code_and_activity(self):
-        self.assertEqual(warnings.code_of(8333), 141)           # the issue's example
-        self.assertEqual(warnings.code_of(0x707C), 124)         # an ended one, as dtuGateway logs it
-        self.assertEqual(warnings.code_of(301), 301)            # beyond the low byte
-        self.assertTrue(warnings.active(warn(141, T0)))
-        self.assertFalse(warnings.active(warn(141, T0, T0 + 60)))
-        self.assertFalse(warnings.active(warn(141, 0)))         # never started
+        code = [(e[0], e[1]) for e in warnings.entries(
+            [warn(8333, T0), warn(0x707C, T0, T0 + 60), warn(301, T0), warn(141, 0)])]
+        self.assertEqual(code, [(141, True),          # the issue's example
+                                (124, False),         # an ended one, as dtuGateway logs it
+                                (301, True),          # beyond the low byte
+                                (141, False)])        # never started
+        e = warnings.entries([warn(8333, T0, num=3, d1=2530, d2=7)])[0]
+        self.assertEqual(e, (141, True, 3, T0, 0, 2530, 7, 8333))
 
     def test_texts(self):
         self.assertEqual(warn_texts.text(141), "Grid overvoltage")
@@ -49,23 +51,21 @@ class Meaning(unittest.TestCase):
 class Gateway(unittest.TestCase):
     def test_starts_and_ends_between_two_lists(self):
         a = alarms.Alarms()
-        started, ended = a.take([warn(8333, T0, d1=2530), warn(209, T0 - 3600, T0 - 60)], T0 + 5)
+        started, ended = a.take([warn(8333, T0, d1=2530), warn(209, T0 - 3600, T0 - 60)])
         self.assertEqual([e[0] for e in started], [141])
         self.assertEqual(ended, [])
         self.assertEqual(a.by_code(), {141: 1})
-        v = a.version
-        self.assertEqual(a.take([warn(8333, T0, d1=2530), warn(209, T0 - 3600, T0 - 60)], T0 + 40),
+        self.assertEqual(a.take([warn(8333, T0, d1=2530), warn(209, T0 - 3600, T0 - 60)]),
                          ([], []))                                 # the same list: nothing new
-        self.assertEqual(a.version, v + 1)                         # but read again (its time)
-        started, ended = a.take([warn(8333, T0, T0 + 100, d1=2530), warn(216, T0 + 90)], T0 + 120)
+        started, ended = a.take([warn(8333, T0, T0 + 100, d1=2530), warn(216, T0 + 90)])
         self.assertEqual(([e[0] for e in started], [e[0] for e in ended]), ([216], [141]))
         self.assertEqual(ended[0][4], T0 + 100)                    # the end as the new list has it
         self.assertEqual(a.by_code(), {216: 1})
 
     def test_the_api_body(self):
         a = alarms.Alarms()
-        a.take([warn(8333, 1718618400, d1=2530, d2=7), warn(209, 1718611200, 1718614800, num=3)], 1718618460)
-        body = a.body(lambda t: 7200)                              # UTC+2
+        a.take([warn(8333, 1718618400, d1=2530, d2=7), warn(209, 1718611200, 1718614800, num=3)])
+        body = alarms.body(a, lambda t: 7200, 1718618460)          # UTC+2
         self.assertEqual(body["active"], [{"code": 141, "text": "Grid overvoltage", "count": 1,
                                            "start": "2024-06-17T12:00:00+02:00", "end": None,
                                            "data": [2530, 7], "raw": 8333}])
@@ -74,7 +74,7 @@ class Gateway(unittest.TestCase):
                          (209, 3, "2024-06-17T10:00:00+02:00", "2024-06-17T11:00:00+02:00"))
         self.assertEqual(body["read"], "2024-06-17T12:01:00+02:00")
         self.assertEqual(alarms.iso(1718618400, lambda t: -16200), "2024-06-17T05:30:00-04:30")
-        self.assertIsNone(alarms.Alarms().body(lambda t: 0)["read"])
+        self.assertEqual(alarms.body(None, lambda t: 0, None), {"active": [], "ended": [], "read": None})
 
 
 WARNINGS = "warnings"

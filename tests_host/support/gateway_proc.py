@@ -186,14 +186,15 @@ class Sim:
         h, m, s = (int(x) for x in hms.split(":"))
         return self._call("POST", "/local-time", {"at": h * 3600 + m * 60 + s})
 
-    def write_times(self):
+    def write_times(self, gathers=False):
         """Seconds of the day (DTU local) of every write (A305 Command, A310
-        SetConfig, 2305 cloud command), from the request log."""
+        SetConfig, 2305 cloud command), from the request log; with gathers,
+        also the Commands that only gather the warning list (action 50)."""
         out = []
         with open(self.log, "rb") as f:
             for line in f.read().decode("utf-8", "replace").splitlines():
                 m = re.match(r"(\d\d):(\d\d):(\d\d) .*\b(A305|A310|2305) seq", line)
-                if m:
+                if m and (gathers or "(alarm list)" not in line):
                     out.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)))
         return out
 

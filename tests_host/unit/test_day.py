@@ -406,7 +406,7 @@ def _seen_warnings(run):
     from gateway.integrations import metrics, values
     gw = run.gw
     d = json.loads(gw.data_now())
-    body = gw.alarms.body(gw.tz_offset)
+    body = gw.alarms_body()
     prom = [line for line in "".join(metrics.lines(gw)).splitlines()
             if line.startswith("dtu_inverter_warnings_active{")]
     mqtt = dict(values.status(gw.state, gw.sched, run.clock()))["inverter/warnings"]
@@ -468,6 +468,38 @@ def test_a_warning_active_all_hour_keeps_the_request_budget():
         reads = [e for e in run.gw.events.items() if e["kind"] == "alarm"]
         assert len(reads) == 1 and run.gw.alarms.by_code() == {141: 1}
         assert run.data_age_p95(DAY + 11 * 3600 + 120, DAY + 12 * 3600) < INTERVAL + 5
+        assert_dtu_safe(run)
+    finally:
+        run.close()
+
+
+def test_without_warnings_the_alarms_code_stays_out():
+    # the list is read at connect; while it has no entries, gateway.alarms is
+    # not kept (~0.6 KB of heap on the board), yet the API answers
+    import sys
+    run = VirtualRun(DAY + 11 * 3600, hours=0.2)
+    try:
+        run.run()
+        gw = run.gw
+        assert gw.sched.warn_read is not None and gw.alarms is None
+        body = gw.alarms_body()
+        assert body["active"] == [] and body["ended"] == [] and body["read"]
+        assert "gateway.alarms" not in sys.modules
+        assert gw.state.warnings() == 0
+    finally:
+        run.close()
+
+
+def test_a_list_in_several_packages_is_read_whole():
+    # one entry per A304 package: the client pages through package_nub of them
+    start = DAY + 11 * 3600
+    run = VirtualRun(start, hours=0.2, warnings=[(8333, -120, None), (0x20D8, -60, None), (209, -300, -200)],
+                     warn_per_package=1)
+    try:
+        run.run()
+        body = run.gw.alarms_body()
+        assert sorted(a["code"] for a in body["active"]) == [141, 216]
+        assert [a["code"] for a in body["ended"]] == [209]
         assert_dtu_safe(run)
     finally:
         run.close()

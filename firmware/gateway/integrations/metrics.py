@@ -72,7 +72,8 @@ def lines(gw):
                   [("", want if want is not None else lim)])
     yield _family("dtu_inverter_on", G, "1 while the inverter is switched on", [("", sc.inverter_on)])
     yield _family("dtu_inverter_warnings_active", G, "the inverter's active warnings, by code",
-                  [('{code="%d"}' % code, n) for code, n in sorted(gw.alarms.by_code().items())])
+                  [('{code="%d"}' % code, n) for code, n in
+                   sorted(gw.alarms.by_code().items() if gw.alarms is not None else ())])
     yield _family("dtu_writes_pending", G, "1 while a write waits to be sent or confirmed",
                   [("", sc.writes_pending)])
     yield _family("dtu_data_uptodate", G, "1 while the data is fresh", [("", st.fresh(now))])

@@ -261,9 +261,9 @@ class MqttBridge:
             if sent.get(name) != text:
                 sent[name] = text
                 yield b + name, text
-        if sent.get("warnings/list") != gw.alarms.version:
-            sent["warnings/list"] = gw.alarms.version
-            yield b + "inverter/warnings/list", json.dumps(gw.alarms.body(gw.tz_offset))
+        if sent.get("warnings/list") != gw.sched.warn_read:     # after every read of the list
+            sent["warnings/list"] = gw.sched.warn_read
+            yield b + "inverter/warnings/list", json.dumps(gw.alarms_body())
 
     def alarms_changed(self, started, ended):
         """A warning started or ended: one event message each, not retained

@@ -8,7 +8,7 @@ simulates a whole day.
 """
 import asyncio
 
-from dtu import messages, readings, warnings
+from dtu import messages, readings
 from dtu import schemas as s
 from dtu.client import DtuError, DtuTimeout
 from gateway import health
@@ -30,7 +30,7 @@ class DtuLink:
         self.on_round = on_round          # called after each round (render, publish, events)
         self.on_dtu_time = on_dtu_time    # the DTU's clock, for a gateway without NTP
         self.on_data = on_data            # a fresh answer's readings, before they are shown (energy counters)
-        self.on_warnings = on_warnings    # a fresh warning list (WarnMO dicts)
+        self.on_warnings = on_warnings    # a fresh warning list (WarnMO dicts) -> how many are active
         self.running = False
         self.rounds = 0
         self._shown = None                # clock() when on_round (render) was last called
@@ -207,14 +207,15 @@ class DtuLink:
             self.dtu_ap = (cfg["dtu_ap_ssid"], cfg.get("dtu_ap_pass", ""))
 
     async def _warnings(self):
+        from gateway.lazy import unload
         try:
             warns = await self.client.get_warnings()
         except DtuError:
             self.sched.warnings_read(self.clock(), None)
             raise
-        self.sched.warnings_read(self.clock(), sum(1 for w in warns if warnings.active(w)))
-        if self.on_warnings:
-            self.on_warnings(warns)
+        finally:
+            unload("dtu.warn_schemas")     # read at connect and now and then: not kept
+        self.sched.warnings_read(self.clock(), self.on_warnings(warns) if self.on_warnings else 0)
 
     async def _write(self, what, value):
         now = int(self.clock())

@@ -279,9 +279,8 @@ class Scheduler:
                 self.warn_due = True
                 self.warn_failed = False
             self.warn_count = count
-        return len(steps) == 1 and self._warnings_step(now)
-
-    def _warnings_step(self, now):
+        if len(steps) != 1:
+            return False
         if self.last_write is not None and now - self.last_write < MIN_WRITE_GAP + SLACK:
             return False
         since = None if self.warn_read is None else now - self.warn_read

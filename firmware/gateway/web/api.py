@@ -75,7 +75,7 @@ def make_app(gw):
 
     @app.get("/api/alarms")
     async def alarms(req):
-        return json_response(gw.alarms.body(gw.tz_offset))
+        return json_response(gw.alarms_body())
 
     @app.get("/api/events")
     async def events(req):
