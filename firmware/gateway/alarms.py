@@ -47,7 +47,6 @@ class Alarms:
         return out
 
 
-
 def body(alarms, offset_at, read):
     """The /api/alarms object of `alarms` (None: no list with entries yet);
     offset_at(unix) gives the time zone's offset, `read` the time of the

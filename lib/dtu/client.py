@@ -268,7 +268,7 @@ class DtuClient:
     async def get_warnings(self):
         """The inverter's warning list: action 50, then every package of A304
         (merged; a DTU with none may leave package_nub at 0). Unscaled WarnMO
-        dicts, as on the wire (dtu.readings.warnings() gives them meaning)."""
+        dicts, as on the wire (dtu.warnings.entries() gives them meaning)."""
         from dtu import warn_schemas as w
         now = self._now()
         await self.request(*messages.alarm_list(now), s.CommandReqDTO)

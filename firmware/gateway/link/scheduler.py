@@ -19,8 +19,9 @@ about contact lives here, and nowhere else:
     (inverter asleep) is never a fault.                        -> round_done()
   - the inverter's warning list (two requests: Command action 50, then A304):
     read at connect, when RealDataNew's warning count changes, and every
-    WARN_ROUNDS intervals while a warning is active (2 requests each: ~15 an hour); action 50 is a Command, so it keeps
-    the writes' 31 s spacing, and it shares a round with nothing but the data.
+    WARN_ROUNDS intervals while a warning is active (2 requests each, ~15
+    an hour); action 50 is a Command, so it keeps the writes' 31 s spacing,
+    and it shares a round with nothing but the data.
                                                                -> warnings_now()
   - night: the DTU is powered by the panels; one that stops answering after
     an answer without power and without sun on the panels is asleep, not
