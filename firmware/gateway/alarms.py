@@ -25,12 +25,13 @@ class Alarms:
         """A fresh list (WarnMO dicts). Returns (started, ended): the entries
         that are active now and were not, and those that were and are not."""
         new = entries(warns)
+        old = self.active()
         # the same warning in two lists: the same code and start
-        was = [(e[0], e[3]) for e in self.active()]
+        was = [(e[0], e[3]) for e in old]
         now_active = [(e[0], e[3]) for e in new if e[1]]
         started = [e for e in new if e[1] and (e[0], e[3]) not in was]
         ended = []
-        for e in self.active():
+        for e in old:
             if (e[0], e[3]) not in now_active:
                 for n in new:       # as the new list has it (with its end), or as it was (gone)
                     if (n[0], n[3]) == (e[0], e[3]):

@@ -19,6 +19,7 @@ from dtu import schemas as s
 
 PORT = 10081
 AP_IP = "10.10.100.254"     # the DTU on its own access point "DTUBI-<serial>"
+MAX_PACKAGES = 16           # a reply in more packages than this is not believed (RealDataNew, A304)
 
 
 class DtuError(Exception):
@@ -233,7 +234,7 @@ class DtuClient:
         """The merged RealDataNew reply (all `ap` packages), unscaled."""
         now = self._now()
         first = await self.request(*messages.real_data_new(now), s.RealDataNewReqDTO)
-        for cp in range(1, min(first.get("ap", 1), 16)):
+        for cp in range(1, min(first.get("ap", 1), MAX_PACKAGES)):
             part = await self.request(*messages.real_data_new(now, cp), s.RealDataNewReqDTO)
             readings.merge_real_data(first, part)
         return first
@@ -274,7 +275,7 @@ class DtuClient:
         await self.request(*messages.alarm_list(now), s.CommandReqDTO)
         first = await self.request(*messages.warn_data(now), w.WarnReqDTO)
         warns = first.get("warns", [])
-        for n in range(1, min(first.get("package_nub", 1), 16)):
+        for n in range(1, min(first.get("package_nub", 1), MAX_PACKAGES)):
             part = await self.request(*messages.warn_data(now, n), w.WarnReqDTO)
             warns += part.get("warns", [])
         return warns
