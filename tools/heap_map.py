@@ -3,6 +3,7 @@ the unix port, or a build with the app frozen in).
 
     <micropython> -X heapsize=100k tools/heap_map.py ROOT --dtu H:P --listen H:P --data-dir D
         [--without FEATURE]      (gateway.app's feature list without that one: what it costs)
+        [--profile full|lean]    (gateway/profiles.py; default: the one the build carries)
 
 tools/bench/memory.py runs it (--frozen BIN) and reads what it prints: for
 each step a line "== step NAME free=N" followed by micropython.mem_info(1),
@@ -25,7 +26,8 @@ import micropython
 
 
 def opts(argv):
-    o = {"--dtu": None, "--listen": "127.0.0.1:8080", "--data-dir": "data", "--without": None}
+    o = {"--dtu": None, "--listen": "127.0.0.1:8080", "--data-dir": "data", "--without": None,
+         "--profile": None}
     for i in range(0, len(argv), 2):
         o[argv[i]] = argv[i + 1]
     return o
@@ -66,13 +68,15 @@ def main():
             gc.collect()
             costs.append((self.__name__.split(".")[-1], a - gc.mem_free()))
             return f
-    gwapp.feature_modules = lambda: tuple(Measured(m) for m in features()
-                                          if m.__name__.split(".")[-1] != o["--without"])
+    gwapp.feature_modules = lambda profile: [(n, Measured(m)) for n, m in features(profile)
+                                             if n != o["--without"]]
 
     board = Board(data_dir=o["--data-dir"], chip_id="00c0ffee", wifi=HostWifi(fixed=True))
-    gwapp.feature_modules()                 # the feature modules' imports, apart from their objects
+    from gateway import profiles
+    profile = o["--profile"] or profiles.current()
+    gwapp.feature_modules(profile)          # the feature modules' imports, apart from their objects
     step("feature imports")
-    gw = gwapp.Gateway(board, dtu_override=o["--dtu"])
+    gw = gwapp.Gateway(board, dtu_override=o["--dtu"], profile=profile)
     for name, n in costs:
         print("== feature %s %d" % (name, n))
     step("gateway")

@@ -4,6 +4,8 @@
         [--dns HOST:PORT] [--wifi-scan FILE.json] [--wifi-join ok|fail]
         [--poll-interval SECONDS]   (benchmark only: tools/bench/memory.py)
         [--safe-mode REASON]        (boot in safe mode, as gateway/safemode.py decides on a board)
+        [--profile full|lean]       (gateway/profiles.py: what a board's build carries; default
+                                     full, or the profile a frozen build was made with)
 
 ROOT is the repo (CPython) or the .mpy tree tools/run_host.py builds for the
 unix MicroPython, with Microdot in ROOT/host_deps. Use tools/run_host.py. Kept free of argparse and friends: MicroPython has neither.
@@ -15,7 +17,7 @@ def _args(argv):
     opts = {"--dtu": None, "--listen": "127.0.0.1:8080", "--data-dir": "data",
             "--chip-id": "00c0ffee", "--www": None,
             "--dns": None, "--wifi-scan": None, "--wifi-join": "ok",
-            "--poll-interval": None, "--safe-mode": None}
+            "--poll-interval": None, "--safe-mode": None, "--profile": None}
     i = 0
     while i < len(argv):
         if argv[i] not in opts or i + 1 >= len(argv):
@@ -68,7 +70,7 @@ def main():
     if opts["--www"]:                        # the built web app (run_host.py passes it)
         board.www_dir = opts["--www"]
     safe = {"active": True, "reason": opts["--safe-mode"]} if opts["--safe-mode"] else None
-    gw = Gateway(board, dtu_override=opts["--dtu"], safe_mode=safe)
+    gw = Gateway(board, dtu_override=opts["--dtu"], safe_mode=safe, profile=opts["--profile"])
     if opts["--poll-interval"]:
         # BENCHMARK ONLY (tools/bench/memory.py): rounds faster than any real
         # DTU tolerates, against the simulator with --min-gap 0; never for a DTU

@@ -89,7 +89,7 @@ def command(args):
     rest = ["--listen", args.listen, "--data-dir", args.data_dir, "--www", build_web()]
     if args.dtu:
         rest += ["--dtu", args.dtu]
-    for opt in ("dns", "wifi_scan", "wifi_join"):
+    for opt in ("dns", "wifi_scan", "wifi_join", "profile"):
         if getattr(args, opt, None):
             rest += ["--" + opt.replace("_", "-"), getattr(args, opt)]
     if args.micropython:
@@ -109,6 +109,8 @@ def main(argv=None):
     ap.add_argument("--listen", default="127.0.0.1:8080")
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "data"))
     ap.add_argument("--micropython", action="store_true", help="run under the unix MicroPython")
+    ap.add_argument("--profile", choices=("full", "lean"),
+                    help="what a board's build carries (gateway/profiles.py; default full): lean is the ESP8266's")
     # 320k: host mode holds ~250 KB with its .mpy code in the heap; this leaves
     # about what an ESP32 has free with the app frozen (tests_host/e2e/test_load.py)
     ap.add_argument("--heap", default="320k", help="MicroPython heap size (with --micropython)")

@@ -23,6 +23,8 @@ until a row is asked for):
     wdt         "hw": machine.WDT(timeout=ms) resets a hung loop; "soft":
                 machine.WDT has no timeout and the system feeds it while
                 Python runs, so a machine.Timer checks the feeds instead
+    profile     what its firmware carries (gateway/profiles.py): "lean" leaves
+                out what does not fit a small heap
     http        (served, backlog): HTTP connections served at once and how
                 many more lwIP keeps waiting (gateway.web.httpd). Each served
                 one holds a socket and a few KB of heap; lwIP has ~5 TCP
@@ -35,17 +37,17 @@ other boards differ, see README "Boards".
 """
 
 FIELDS = ("name", "chip", "image", "variant", "flash_addr", "button", "led", "led_kind",
-          "tls", "heap", "romfs", "wdt", "http")
+          "tls", "heap", "romfs", "wdt", "profile", "http")
 
 BOARDS = (
     ("esp8266", "esp8266", "ESP8266_GENERIC", "FLASH_2M_ROMFS", 0x0, 0, 2, "low",
-     False, "small", True, "soft", (2, 2)),
+     False, "small", True, "soft", "lean", (2, 2)),
     ("esp32", "esp32", "ESP32_GENERIC", "OTA", 0x1000, 0, 2, "high",
-     True, "medium", False, "hw", (4, 4)),
+     True, "medium", False, "hw", "full", (4, 4)),
     ("esp32s3", "esp32s3", "ESP32_GENERIC_S3", "", 0x0, 0, 48, "rgb",
-     True, "large", False, "hw", (6, 6)),
+     True, "large", False, "hw", "full", (6, 6)),
     ("esp32c3", "esp32c3", "ESP32_GENERIC_C3", "", 0x0, 9, 8, "rgb",
-     True, "medium", False, "hw", (4, 4)),
+     True, "medium", False, "hw", "full", (4, 4)),
 )
 
 # Heap sizes (bytes) the memory budget is checked against: the whole

@@ -4,7 +4,7 @@ import gc
 import sys
 
 from dtu.client import AP_IP, DtuClient
-from gateway import VERSION, tz
+from gateway import VERSION, VERSION_DATE, tz
 from gateway.link.dtu_link import DtuLink
 from gateway.energy import Energy
 from gateway.events import Events
@@ -27,29 +27,27 @@ def _local_day(now, offset):
     return int((now + offset) // 86400)
 
 
-# The features that run in safe mode (what setup and updates need).
-SAFE_FEATURES = ("gateway.selfheal", "gateway.setup.wifi_manager", "gateway.web.auth", "gateway.setup.portal",
-                 "gateway.web.webui", "gateway.ota.feature")
-
-
-def feature_modules():
-    """Features beyond the core (MQTT, openHAB, metrics, web app, OTA, ...):
-    each a module with attach(gw) -> an object, or None when it has nothing
-    to do. The object may have any of: routes(app), after_round(),
-    alarms_changed(started, ended), settings_changed(changed), async run(),
-    stop(). Add a feature here."""
-    from gateway.web import auth, webui   # access control; the web app (web_static/, served pre-gzipped)
-    from gateway.setup import portal, wifi_manager   # first boot and WiFi
-    from gateway import history   # today's power for the dashboard's chart
-    from gateway.lazy import METRICS, MQTT, OPENHAB   # MQTT/Home Assistant, openHAB, /metrics: loaded while on
-    from gateway import selfheal   # watchdog, crash counter and safe mode, console
-    from gateway.ota import feature as ota   # updates from GitHub releases or an upload (ota_boot.py switches them in)
-    return (selfheal, wifi_manager, auth, portal, history, webui, MQTT, OPENHAB, METRICS, ota)
+def feature_modules(profile="full"):
+    """The features of `profile` (gateway/profiles.py) beyond the core (MQTT,
+    openHAB, metrics, web app, OTA, ...) as [(name, module)]: each module has
+    attach(gw) -> an object, or None when it has nothing to do. The object
+    may have any of: routes(app), after_round(), alarms_changed(started,
+    ended), settings_changed(changed), async run(), stop(). Add a feature in
+    gateway/profiles.py."""
+    from gateway import lazy, profiles
+    out = []
+    for name, mod, _ in profiles.FEATURES:
+        if name in profiles.features(profile):
+            # an upper-case name is a gateway.lazy spec: loaded while its setting is on
+            out.append((name, getattr(lazy, mod) if mod.isupper() else __import__(mod, None, None, ("attach",))))
+    return out
 
 
 class Gateway:
-    def __init__(self, board, dtu_override=None, safe_mode=None):
+    def __init__(self, board, dtu_override=None, safe_mode=None, profile=None):
+        from gateway import profiles
         self.board = board
+        self.profile = profile or profiles.current()      # what this build carries
         # safe mode (gateway/safemode.py decides at boot): setup, WiFi, updates; no DTU traffic
         self.safe_mode = safe_mode or {"active": False, "reason": ""}
         self.settings = Settings(board.data_dir)
@@ -82,12 +80,15 @@ class Gateway:
         # the features that others ask for by name, set by their attach() (None: not running)
         self.wifi_manager = self.auth = self.ota = None
         self.features = []
-        for mod in feature_modules():
-            if self.safe_mode["active"] and mod.__name__ not in SAFE_FEATURES:
+        safe = profiles.SAFE
+        for name, mod in feature_modules(self.profile):
+            if self.safe_mode["active"] and name not in safe:
                 continue
             f = mod.attach(self)
             if f is not None:
                 self.features.append(f)
+        from gateway.lazy import unload
+        unload("gateway.profiles")             # asked once: its table stays out of the heap
 
     def each_feature(self, method, *args):
         """Call `method` on every feature that has it; one failing feature
@@ -224,7 +225,6 @@ class Gateway:
         return {"free": self.board.mem_free(), "used": self.board.mem_alloc()}
 
     def info(self):
-        from gateway.ota.feature import firmware_info as ota_firmware_info
         g = self.settings.get
         b = self.board
         wifi = b.wifi
@@ -234,7 +234,8 @@ class Gateway:
             "chipid": int(b.chip_id(), 16),            # a number, as in the seed
             "host": "hoymilesGW_%d" % int(b.chip_id(), 16),
             "initMode": 0 if g("wifi.ssid") or b.name == "host" else 1,
-            "firmware": ota_firmware_info(self),   # gateway/ota/feature.py: installed and released versions
+            "firmware": self._firmware(),
+            "profile": self.profile, "features": self._feature_names(),
             "dtuConnection": {
                 "dtuHostIp": self.client.host, "dtuPort": self.client.port,
                 "dtuSsid": g("dtu.ap_ssid"), "dtuPassword": "",
@@ -254,6 +255,23 @@ class Gateway:
             "safeMode": self.safe_mode,
             "uptime": int(b.time() - self.state.start_time),
         }
+
+    def _feature_names(self):
+        """What this build carries (gateway/profiles.py), asked when /api/info is."""
+        from gateway import profiles
+        from gateway.lazy import unload
+        names = profiles.features(self.profile)
+        unload("gateway.profiles")
+        return names
+
+    def _firmware(self):
+        """/api/info's "firmware": the update feature's (installed and released
+        versions), else the installed version alone."""
+        if self.ota is not None:
+            return self.ota.firmware()
+        return {"version": VERSION, "versiondate": VERSION_DATE, "versionServer": "",
+                "versiondateServer": "", "versionServerRelease": "", "versiondateServerRelease": "",
+                "selectedUpdateChannel": "0", "updateAvailable": 0}
 
     # ---- run ------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Features whose code loads only while they are switched on.
 
     MQTT = Lazy("gateway.integrations.mqtt_bridge", "mqtt.enabled", ("mqtt", "mqtt.client", "mqtt.packet"))
-    feature_modules() -> (..., MQTT, ...)      # MQTT.attach(gw), like a module
+    gateway/profiles.py: ("mqtt", "MQTT", ...)   # MQTT.attach(gw), like a module
 
 A Lazy stands in the gateway's feature list for a module. While its setting
 is off, nothing of the module is imported. When it is (or is turned) on,

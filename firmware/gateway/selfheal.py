@@ -1,6 +1,6 @@
 """Self-healing: the watchdog task, the stable-run mark, safe mode's page and
 retry, and the optional console (aiorepl). A feature (gateway.app
-feature_modules()); it also runs in safe mode.
+feature of every profile (gateway/profiles.py); it also runs in safe mode.
 
 The hardware watchdog (board.watchdog(), see board/boards.py "wdt") is fed
 every FEED_EVERY seconds by this task, and only while the app is healthy:

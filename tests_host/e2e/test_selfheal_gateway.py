@@ -15,8 +15,7 @@ from support.inproc import http
 from proc_util import free_port
 
 from board.host import Board
-from gateway import app as gwapp
-from gateway import health, safemode, selfheal
+from gateway import health, profiles, safemode, selfheal
 from gateway.app import Gateway
 
 
@@ -97,7 +96,8 @@ def test_safe_mode_no_dtu_traffic_setup_only_and_says_why(tmp_path):
         await asyncio.sleep(1.5)
         assert gw.sched.enabled is False
         names = sorted(type(f).__module__ for f in gw.features)
-        assert set(names) <= set(gwapp.SAFE_FEATURES) and "gateway.selfheal" in names
+        safe = {mod for name, mod, _ in profiles.FEATURES if name in profiles.SAFE}
+        assert set(names) <= safe and "gateway.selfheal" in names
         events = json.loads((await http(port, path="/api/events"))[1])["events"]
         assert any(e["kind"] == "safemode" and e["msg"] == reason for e in events)
         return True

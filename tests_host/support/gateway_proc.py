@@ -206,7 +206,7 @@ class Sim:
 class Gateway:
     """tools/run_host.py as a process (CPython, or MicroPython with --heap)."""
 
-    def __init__(self, runtime, sim_port, data_dir, settings=None, files=None, heap=HEAP):
+    def __init__(self, runtime, sim_port, data_dir, settings=None, files=None, heap=HEAP, profile=None):
         self.runtime = runtime
         self.port = free_port()
         self.data_dir = data_dir
@@ -219,6 +219,8 @@ class Gateway:
                 f.write(content)
         cmd = [PY, RUN_HOST, "--dtu", "127.0.0.1:%d" % sim_port,
                "--listen", "127.0.0.1:%d" % self.port, "--data-dir", data_dir]
+        if profile:
+            cmd += ["--profile", profile]
         if runtime == "micropython":
             cmd += ["--micropython", "--heap", heap]
             # build (or find) the .mpy tree before the clock starts: START
@@ -308,7 +310,8 @@ class Gateway:
         return rc
 
 
-def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first_poll=True, heap=HEAP):
+def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first_poll=True, heap=HEAP,
+               profile=None):
     """A simulator and a gateway talking to it. With first_poll, the gateway's
     first fresh /api/data is awaited and must come within FIRST_POLL s of the
     API's first answer (gw.first); else just its first answer."""
@@ -316,7 +319,7 @@ def start_pair(runtime, workdir, sim_opts=None, settings=None, files=None, first
         sim = Sim(workdir, **(sim_opts or {}))
         gw = None
         try:
-            gw = Gateway(runtime, sim.port, os.path.join(workdir, "data"), settings, files, heap)
+            gw = Gateway(runtime, sim.port, os.path.join(workdir, "data"), settings, files, heap, profile)
             if first_poll:
                 gw.first = gw.wait_first_data()
             else:

@@ -22,6 +22,7 @@ import ota_layout  # noqa: E402  (the layout)
 import ota_swap  # noqa: E402
 from gateway.ota import names as ota_names  # noqa: E402
 from gateway import VERSION  # noqa: E402
+from gateway import profiles  # noqa: E402
 
 EPOCH = "1700000000"
 
@@ -337,25 +338,29 @@ def test_frozen_manifest_freezes_the_bundles_code_for_each_port(built, tmp_path,
                                            % (board, port))
     got = manifest_entries(text)
     assert got["include"] == PORT_INCLUDES[port]
-    # exactly the bundle's code under the names it imports as, plus the marker
-    # that tells gateway.ota.feature the app is frozen in (no bundle has it)
+    # exactly the bundle's code of the board's profile (gateway/profiles.py) under
+    # the names it imports as, plus the marker that tells gateway.ota.feature the
+    # app is frozen in (no bundle has it)
     frozen = [m[:-3].replace("/", ".") for _, m in got["module"]]
     names = bundle_modules(os.path.join(a, "bundle"))
     assert bundle.FROZEN_MARKER not in names
-    assert sorted(frozen) == sorted(names | {bundle.FROZEN_MARKER})
+    profile = bundle.board_profile(board)
+    kept = {n for n in names if profiles.carries(profile, bundle.module_name(n.replace(".", "/") + ".py"))}
+    assert sorted(frozen) == sorted(kept | {bundle.FROZEN_MARKER})
+    assert (kept == names) == (profile == "full")
     for base, mod in got["module"]:
         assert os.path.isabs(base) and os.path.isfile(os.path.join(base, mod)), (base, mod)
     marker = [b for b, m in got["module"] if m == bundle.FROZEN_MARKER + ".py"][0]
     assert marker == str(tmp_path / "manifest_modules")
     assert read(os.path.join(marker, "frozen_app.py")).decode().endswith(
-        "BOARD = %r\nPORT = %r\n" % (board, port))
+        "BOARD = %r\nPORT = %r\nPROFILE = %r\n" % (board, port, profile))
 
 
 def test_frozen_manifest_refuses_an_unknown_board_or_the_wrong_port(tmp_path, capsys):
     out = str(tmp_path / "m.py")
     with pytest.raises(bundle.BuildError, match="unknown board 'esp33'"):
         bundle.frozen_manifest("esp33", "esp32", str(tmp_path))
-    for board, port in (("esp32", "unix"), ("esp8266", "esp32"), ("host", "esp32"), ("esp32s3", "esp8266")):
+    for board, port in (("esp8266", "esp32"), ("host", "esp32"), ("esp32s3", "esp8266")):
         assert bundle.main(["frozen-manifest", "--board", board, "--port", port, "--out", out]) == 2
         assert "is built with the" in capsys.readouterr().err
     with pytest.raises(SystemExit):

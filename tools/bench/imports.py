@@ -8,7 +8,8 @@ from the .mpy tree of tools/run_host.py, optionally from a ROMFS image of it
     micropython tools/bench/imports.py TREE ORDER_FILE [ROMFS_IMAGE]
     node tools/bench/wasm.mjs TREE tools/bench/imports.py     (BENCH_ROOT = /tree;
                                                   TREE/app.romfs, if there, is mounted)
-ORDER_FILE (TREE/order.txt under wasm) lists the modules in import order.
+ORDER_FILE (TREE/order.txt under wasm) lists the modules in import order; a
+line "profile=lean" builds the Gateway with that profile (gateway/profiles.py).
 
 Prints "module bytes" lines, the qstr pool, then "loaded - a,b,c": the
 modules a gateway holds after start (tools/bench/memory.py reads them).
@@ -25,7 +26,7 @@ except NameError:
     ROOT, ORDER = sys.argv[1], sys.argv[2]
     IMAGE = sys.argv[3] if len(sys.argv) > 3 else None
 
-_state = {"mod": None, "before": 0, "img": None}
+_state = {"mod": None, "before": 0, "img": None, "profile": None}
 
 
 def _mount():
@@ -47,7 +48,10 @@ def _modules(path):
     f = open(path)
     names = [n.strip() for n in f.read().split() if n.strip()]
     f.close()
-    return names
+    for n in names:
+        if n.startswith("profile="):
+            _state["profile"] = n[8:]
+    return [n for n in names if not n.startswith("profile=")]
 
 
 def _settle():
@@ -86,7 +90,7 @@ def _gateway():
             os.mkdir(p)
         except OSError:
             pass
-    gw = Gateway(Board(data_dir=d), dtu_override="127.0.0.1:1")
+    gw = Gateway(Board(data_dir=d), dtu_override="127.0.0.1:1", profile=_state["profile"])
     from gateway.web.api import make_app
     gw.api = make_app(gw)            # the routes, as gw.run() adds them
     _state["gw"] = gw

@@ -188,14 +188,14 @@ def import_order(tree):
     return order
 
 
-def static_costs(tree, image=None, wasm=False):
+def static_costs(tree, image=None, wasm=False, profile="full"):
     """{module: bytes} (None: could not load there), "Gateway()", "total",
     and from a second run in which nothing was imported before the gateway:
     "loaded", the modules it holds, and "qstr_bytes", its qstr pool
     (tools/bench/imports.py)."""
-    out = _static_run(tree, import_order(tree), image, wasm)
+    out = _static_run(tree, import_order(tree) + ["profile=" + profile], image, wasm)
     if out is not None:
-        held = _static_run(tree, [], image, wasm) or {}
+        held = _static_run(tree, ["profile=" + profile], image, wasm) or {}
         out["loaded"] = held.get("loaded")
         out["qstr_bytes"] = held.get("qstr_bytes")
         # everything a started gateway holds, measured in one piece: the sum of the
@@ -297,12 +297,18 @@ async def http(port, method, path, body=None, timeout=10):
     return int(head.split()[1]), payload
 
 
-def _schedule(n):
-    """n requests in the MIX proportions, shuffled the same way every run."""
+# What the lean profile (gateway/profiles.py, the ESP8266's) does not serve.
+LEAN_LEAVES_OUT = ("/metrics",)
+
+
+def _schedule(n, profile="full"):
+    """n requests in the MIX proportions, shuffled the same way every run (the
+    lean profile's share of /metrics goes to /api/data)."""
     import random
     out = []
     for path, method, body, share in MIX:
-        out += [(method, path, body)] * max(1, n * share // 1000)
+        if profile != "lean" or path not in LEAN_LEAVES_OUT:
+            out += [(method, path, body)] * max(1, n * share // 1000)
     out = (out + [("GET", "/api/data", None)] * n)[:n]
     random.Random(1).shuffle(out)
     return out
@@ -312,17 +318,20 @@ class Trial:
     """One run of the gateway at one heap size."""
 
     def __init__(self, mode, heap_k, built, sim, polls, requests, clients, timeout, frozen=None,
-                 broker=None):
+                 broker=None, profile="full"):
         self.mode, self.heap_k = mode, heap_k
         self.tree, self.web, self.image, self.romfs_main = built
         self.sim, self.polls, self.requests = sim, polls, requests
         self.clients, self.timeout = clients, timeout
         self.frozen = frozen          # mode "frozen": a MicroPython with the app frozen in
         self.broker = broker          # a Broker: MQTT and Home Assistant discovery on
+        self.profile = profile        # gateway/profiles.py; a frozen binary carries its own
 
     def command(self, data_dir, port):
         rest = ["--dtu", "127.0.0.1:%d" % self.sim.port, "--listen", "127.0.0.1:%d" % port,
                 "--data-dir", data_dir, "--poll-interval", str(POLL_INTERVAL)]
+        if self.mode != "frozen":
+            rest += ["--profile", self.profile]
         if os.path.isdir(self.web):
             rest += ["--www", self.web]
         if self.mode == "frozen":
@@ -395,7 +404,7 @@ class Trial:
                 pass
             await asyncio.sleep(0.1)
         r0 = self.sim.rounds()
-        todo = _schedule(self.requests)
+        todo = _schedule(self.requests, self.profile)
         done = {"n": 0, "bad": None}
         low = {"free": None}                      # the lowest free heap /api/info reported
 
@@ -715,9 +724,12 @@ def static_report(built, qstr=None):
 # estimate was 38.7 KiB on 2026-12-06, the real frozen figure 40.4 KB (README,
 # Memory budget); 42 leaves room for small changes, not for a feature.
 HELD_BUDGET_KIB = 42
+# The ESP8266's lean profile (issue 19): a 32 KiB heap with 4 KiB free at the
+# lowest point leaves 28 for what it holds and what a request or a round needs.
+LEAN_BUDGET_KIB = 28
 
 
-def frozen_estimate(built):
+def frozen_estimate(built, profile="full"):
     """The heap a started gateway holds with the app frozen, 32-bit, as the
     registry runtimes can estimate it: what a started gateway holds (its
     imports and Gateway(), measured in one piece) on the WebAssembly port
@@ -725,7 +737,7 @@ def frozen_estimate(built):
     flash (the qstr pool and the code objects). -> {"held", "qstr", "code",
     "estimate"} in bytes, or None without the WebAssembly port."""
     tree, _, image, _ = built
-    r = static_costs(tree, image=image, wasm=True)
+    r = static_costs(tree, image=image, wasm=True, profile=profile)
     held = r.get("held") if r is not None else None
     if not held or r.get("loaded") is None or not r.get("qstr_bytes"):
         return None
@@ -766,6 +778,14 @@ def report(argv=None):
                          "pool - %.1f code objects; budget %d KiB)" % (
                              kb(est["estimate"]), kb(est["held"]), kb(est["qstr"]), kb(est["code"]),
                              HELD_BUDGET_KIB))
+        est = frozen_estimate(built, "lean")
+        if est is not None:
+            lines.append("esp8266_lean_frozen_held_32bit_estimate: %.1f KiB (the lean profile, as above: "
+                         "%.1f held - %.1f qstr pool - %.1f code objects; budget %d KiB = a 32 KiB heap "
+                         "with 4 KiB free at the lowest: %s)" % (
+                             kb(est["estimate"]), kb(est["held"]), kb(est["qstr"]), kb(est["code"]),
+                             LEAN_BUDGET_KIB, "fits" if est["estimate"] <= LEAN_BUDGET_KIB * 1024
+                             else "DOES NOT FIT"))
     sim = Sim()
     broker = Broker() if args.mqtt else None
     try:
@@ -841,31 +861,46 @@ def report(argv=None):
 
 
 FROZEN_HEAPS = (100, 72)     # KiB: an ESP32 without PSRAM has ~110 KB; issue 15's two figures
+LEAN_HEAPS = (32, 30)        # KiB: the ESP8266's (issue 19): 4 KiB free at the lowest in 32, starts in 30
+
+
+def carried_profile(binary):
+    """The profile (gateway/profiles.py) a binary with the app frozen in carries."""
+    tmp = tempfile.mkdtemp(prefix="gw-profile-")      # empty: nothing shadows the frozen modules
+    try:
+        r = subprocess.run([binary, "-c", "from gateway import profiles; print(profiles.current())"],
+                           capture_output=True, text=True, timeout=30, cwd=tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return r.stdout.strip() or "full"
 
 
 def frozen_report(args, built, sim, broker):
     """The real figures of a 32-bit build with the app frozen in: where the
-    heap goes (tools/heap_map.py), runs at FROZEN_HEAPS with their lowest
-    free heap, and the smallest heap that runs."""
-    lines = []
+    heap goes (tools/heap_map.py), runs at the heaps its profile is held to
+    (FROZEN_HEAPS; the lean profile: LEAN_HEAPS) with their lowest free
+    heap, and the smallest heap that runs."""
+    profile = carried_profile(args.frozen)
+    heaps = LEAN_HEAPS if profile == "lean" else FROZEN_HEAPS
+    lines = ["frozen_profile: %s" % profile]
     try:
-        steps, features = heap_map(args.frozen, FROZEN_HEAPS[0], sim, broker)
-        lines += heap_map_report(steps, features, FROZEN_HEAPS[0])
+        steps, features = heap_map(args.frozen, 100, sim, broker)
+        lines += heap_map_report(steps, features, 100)
     except Failed as e:
         lines.append("heap_map: FAILS (%s)" % e)
 
     def run(k):
         return Trial("frozen", k, built, sim, args.polls, args.requests, args.clients, args.timeout,
-                     frozen=args.frozen, broker=broker).run()
-    for k in FROZEN_HEAPS:
+                     frozen=args.frozen, broker=broker, profile=profile).run()
+    for k in heaps:
         r = run(k)
         lines.append("frozen_%dk: %s" % (k, describe(r)))
     log = (lambda r: print("  frozen " + describe(r), file=sys.stderr, flush=True)) if args.verbose \
         else (lambda r: None)
-    best, results = bisect(run, 32, FROZEN_HEAPS[0], args.step, log)
+    best, results = bisect(run, min(heaps) - args.step, 100, args.step, log)
     lines.append("frozen_min_heap_32bit: %s" % ("%d KiB (%d polls + %d requests%s)" % (
         best["heap_k"], args.polls, args.requests, ", MQTT + discovery" if broker else "")
-        if best else "does not run in %dk" % FROZEN_HEAPS[0]))
+        if best else "does not run in 100k"))
     return lines
 
 

@@ -236,17 +236,6 @@ class Ota:
             return await ota_api.upload(o, req)
 
 
-def firmware_info(gw):
-    """/api/info's "firmware" object (placeholders when OTA is not attached)."""
-    o = gw.ota
-    if o is not None:
-        return o.firmware()
-    from gateway import VERSION, VERSION_DATE
-    return {"version": VERSION, "versiondate": VERSION_DATE, "versionServer": "",
-            "versiondateServer": "", "versionServerRelease": "", "versiondateServerRelease": "",
-            "selectedUpdateChannel": "0", "updateAvailable": 0}
-
-
 def attach(gw):
     o = Ota(gw)
     gw.ota = o
