@@ -5,6 +5,8 @@
     python3 tools/bundle.py release [--channel ...] [--tag vX.Y.Z] [--out build/release] (`make release`)
     python3 tools/bundle.py esp8266-romfs [--bundle build/bundle] -o FILE
     python3 tools/bundle.py esp32-image --fw-dir DIR [--frozen] [--bundle build/bundle] -o FILE
+    python3 tools/bundle.py esp32-app --fw-dir DIR [--out build/release]
+        (the firmware's app image into the release, its size and sha256 into version.json)
     python3 tools/bundle.py frozen-manifest --board B --port esp32|esp8266|unix --out FILE
         (FROZEN_MANIFEST: board B's profile of the app frozen into that port's firmware;
         B: a board of firmware/board/boards.py or host; --port unix: the 32-bit stand-in;
@@ -475,11 +477,41 @@ def littlefs_image(bundle, size, block=ESP32_BLOCK, code=True):
     return bytes(fs.context.buffer)
 
 
+def flash_bytes(flash_args_tokens, default=4 * 1024 * 1024):
+    """The flash size flash_args names (--flash_size 4MB), else `default`."""
+    for i, t in enumerate(flash_args_tokens[:-1]):
+        if t in ("--flash_size", "--flash-size") and flash_args_tokens[i + 1].endswith("MB"):
+            return int(flash_args_tokens[i + 1][:-2]) * 1024 * 1024
+    return default
+
+
+def add_esp32_app(app_bin, out=RELEASE):
+    """The ESP32 firmware's app image (MicroPython's build-*/micropython.bin:
+    what an update writes into the other app slot, gateway.ota.image) into
+    the release as names.ESP32_APP, and its size and sha256 into the
+    release's version.json ("esp32_app"), which the device checks it against."""
+    with open(app_bin, "rb") as f:
+        data = f.read()
+    if data[:1] != b"\xe9":
+        raise BuildError("%s is not an ESP32 app image (no 0xE9 magic byte)" % app_bin)
+    with open(os.path.join(out, ota_names.ESP32_APP), "wb") as f:
+        f.write(data)
+    path = os.path.join(out, ota_names.VERSION)
+    with open(path) as f:
+        version = json.load(f)
+    version["esp32_app"] = {"name": ota_names.ESP32_APP, "size": len(data),
+                            "sha256": hashlib.sha256(data).hexdigest()}
+    with open(path, "w") as f:
+        f.write(json.dumps(version, sort_keys=True, indent=1) + "\n")
+    return version["esp32_app"]
+
+
 def make_esp32_image(bundle, fw_dir, out, chip="esp32", frozen=False):
     """One image to write at 0x0: MicroPython's own build of ESP32_GENERIC
-    (fw_dir = ports/esp32/build-ESP32_GENERIC, whose flash_args lists the
+    (fw_dir = ports/esp32/build-ESP32_GENERIC-OTA, whose flash_args lists the
     parts and their addresses) plus the bundle as the littlefs filesystem in
-    the `vfs` partition. Merged with esptool merge-bin. frozen: the firmware
+    the `vfs` partition (the OTA table's: after the two app slots). Merged
+    with esptool merge-bin. frozen: the firmware
     was built with frozen_manifest(), so the filesystem gets no code."""
     try:
         with open(os.path.join(fw_dir, "flash_args")) as f:
@@ -494,9 +526,16 @@ def make_esp32_image(bundle, fw_dir, out, chip="esp32", frozen=False):
     with open(table[0], "rb") as f:
         rows = partitions(f.read())
     vfs = [p for p in rows if p[0] == "vfs"]
-    if not vfs:
-        raise BuildError("the partition table has no vfs partition")
-    _, _, _, offset, size = vfs[0]
+    if vfs:
+        _, _, _, offset, size = vfs[0]
+    else:
+        # MicroPython's OTA table (partitions-4MiB-ota.csv) has no vfs row: the
+        # firmware makes one at boot from the end of the last partition to the
+        # end of the flash (ports/esp32/main.c), so settings survive an update
+        offset = max(o + n for _, _, _, o, n in rows)
+        size = flash_bytes(tokens) - offset
+        if size < 64 * 1024:
+            raise BuildError("no room for the filesystem after the partitions (%d bytes)" % size)
     # esptool merge-bin would let a firmware grown by frozen code run into the next part
     for addr, path in parts:
         for label, typ, _, p_off, p_size in rows:
@@ -536,6 +575,9 @@ def main(argv=None):
     p.add_argument("--fw-dir", required=True, help="MicroPython's ports/esp32/build-ESP32_GENERIC")
     p.add_argument("-o", "--out", default=os.path.join(RELEASE, ota_names.ESP32_IMAGE))
     p.add_argument("--frozen", action="store_true", help="the firmware has the app frozen in (frozen-manifest)")
+    p = sub.add_parser("esp32-app")
+    p.add_argument("--fw-dir", required=True, help="MicroPython's ports/esp32/build-ESP32_GENERIC-OTA")
+    p.add_argument("--out", default=RELEASE, help="the release folder (its version.json gets the image)")
     p = sub.add_parser("frozen-manifest")
     p.add_argument("--board", required=True, help="a board of firmware/board/boards.py, or host")
     p.add_argument("--port", required=True, choices=sorted(PORT_MANIFESTS), help="MicroPython's port")
@@ -558,6 +600,9 @@ def main(argv=None):
             print("%s: %d bytes" % (a.out, make_romfs(a.bundle, a.out)))
         elif a.cmd == "frozen-manifest":
             print("%s: %d modules" % (a.out, write_frozen_manifest(a.out, a.board, a.port)))
+        elif a.cmd == "esp32-app":
+            app = add_esp32_app(os.path.join(a.fw_dir, "micropython.bin"), a.out)
+            print("%s: %d bytes, sha256 %s" % (app["name"], app["size"], app["sha256"]))
         elif a.cmd == "esp32-image":
             off, size = make_esp32_image(a.bundle, a.fw_dir, a.out, frozen=a.frozen)
             print("%s: filesystem at 0x%x (%d KB)" % (a.out, off, size // 1024))

@@ -18,9 +18,13 @@ def _locked(o, install=False):
         return error(503, "access control is not available")
     if o.busy:
         return json_response({"error": "busy: " + o.state, "state": o.state}, 409)
-    if install and o.frozen:
+    if install and o.frozen and not o.image:
         return json_response({"error": "this firmware has the app built in: update by flashing the release's "
                               "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
+                              "state": o.state}, 409)
+    if install and o.image and o.trial:
+        # a second set_boot() now would overwrite the old slot's entry, the only way back
+        return json_response({"error": "the running update is still on trial: try again once it is kept",
                               "state": o.state}, 409)
     return None
 
@@ -90,6 +94,8 @@ async def upload(o, req):
         if len(sha) != 64 or any(c not in _HEX for c in sha):
             return error(400, "sha256 must be 64 hex digits", "sha256")
     reboot = req.args.get("reboot", "1") not in ("0", "false", "no")
+    if o.image and sha is None:
+        return error(400, "an app image needs its sha256 (?sha256=<hex>, from version.json)", "sha256")
     o.busy = True
     try:
         from gateway.ota import check as ota_check
@@ -107,6 +113,13 @@ async def upload(o, req):
 async def staged(o, head, reboot):
     gw = o.gw
     o.state, o.progress = "staged", 100
+    if o.image:
+        gw.events.add("ota", "%s written to %s and checked; it starts at the next boot, the bootloader "
+                      "goes back to %s unless it is kept" % (head["version"], head["slot"], o.slot),
+                      persist=True)
+        if reboot:
+            asyncio.create_task(reboot_soon(o))
+        return
     if not o.can_apply:
         gw.events.add("ota", "%s verified and staged (not switched in: run from a source tree)"
                       % head["version"], persist=True)
@@ -135,6 +148,41 @@ def healthy(gw):
     except ImportError:  # pragma: no cover - an app without heartbeats
         return True
     return not health.stale()
+
+
+def image_healthy(gw):
+    """healthy(), the settings read and the DTU asked once: a round answered,
+    or failed for a reason outside the app (no DTU there, a timeout), or
+    no DTU to ask."""
+    s = gw.sched
+    return healthy(gw) and gw.settings is not None and (
+        s.last_ok is not None or s.failures > 0 or not s.enabled)
+
+
+async def image_trial(o):
+    """Every start of an image-updated board: once healthy for confirm_stable
+    s, keep this app (Partition.mark_app_valid_cancel_rollback(); a no-op for
+    an app already kept). A new app on trial that is not healthy within
+    confirm_window resets the board: the bootloader then boots the old slot."""
+    from gateway.ota import image
+    data = o.gw.board.data_dir
+    start = since = mono()
+    while o.running:
+        now = mono()
+        if not image_healthy(o.gw):
+            since = now
+        elif now - since >= o.confirm_stable:
+            if image.confirm(data, o.slot, o.installed["version"]):
+                o.trial, o.last = False, image.read_mark(data)
+                o.gw.events.add("ota", "updated to %s (%s): healthy, kept" % (o.installed["version"], o.slot),
+                                persist=True)
+            return
+        if o.trial and now - start > o.confirm_window:
+            o.gw.events.add("ota", "new app not healthy within %d s: rebooting, the bootloader goes back "
+                            "to the old slot" % o.confirm_window, "error", persist=True)
+            await reboot_soon(o)
+            return
+        await asyncio.sleep(1)
 
 
 async def trial(o):

@@ -163,11 +163,21 @@ async def _version_json(o, rel):
     return info
 
 
+def _app_image(info):
+    """version.json's {"size", "sha256"} of the ESP32 app image, or None."""
+    a = info.get("esp32_app")
+    if isinstance(a, dict) and isinstance(a.get("size"), int) and isinstance(a.get("sha256"), str):
+        return a
+    return None
+
+
 def compatible(o, info):
     """None when this board can run the release, else why not."""
     boards = info.get("boards") or ()
     if o.gw.board.name not in boards:
         return "not for %s boards" % o.gw.board.name
+    if o.image and _app_image(info) is None:
+        return "it has no app image (%s) for an update in place" % names.ESP32_APP
     need, have = info.get("min_micropython"), mp_version()
     if need and have is not None:
         try:
@@ -206,21 +216,41 @@ def _stager(o, sha256, size, manifest_sha256=None):
                   board=o.gw.board.name, mp_version=mp_version())
 
 
+def _sink(o, sha256, size, manifest_sha256=None):
+    """Where the download goes: the idle app slot (an image update) or the staging folder."""
+    if o.image:
+        from gateway.ota.image import ImageWriter, next_slot
+        return ImageWriter(next_slot(), size, sha256)
+    return _stager(o, sha256, size, manifest_sha256)
+
+
+def _done(o, sink, version):
+    """Verified: an image is set to boot (gateway.ota.image.install), an archive staged."""
+    if not o.image:
+        return sink.finish()
+    from gateway.ota.image import install, label
+    install(sink, o.gw.board.data_dir, version, o.installed["version"])
+    return {"version": version, "slot": label(sink.part)}
+
+
 async def download(o):
     best = o.best
-    a = best["assets"].get(names.ARCHIVE)
+    name = names.ESP32_APP if o.image else names.ARCHIVE
+    a = best["assets"].get(name)
     if not a or not isinstance(a.get("browser_download_url"), str):
-        raise CheckError("release %s has no %s" % (best["tag"], names.ARCHIVE))
-    arch = best["info"]["archive"]
-    sha, size = arch["sha256"].lower(), arch["size"]
+        raise CheckError("release %s has no %s" % (best["tag"], name))
+    want = _app_image(best["info"]) if o.image else best["info"]["archive"]
+    if want is None:
+        raise CheckError("version.json of %s gives no %s" % (best["tag"], name))
+    sha, size = want["sha256"].lower(), want["size"]
     d = _digest(a)
     if d is not None and d != sha:
-        raise CheckError("GitHub's digest and version.json disagree about the archive")
+        raise CheckError("GitHub's digest and version.json disagree about %s" % name)
     if isinstance(a.get("size"), int) and a["size"] != size:
         raise CheckError("wrong size: the release lists %d bytes, version.json %d" % (a["size"], size))
     man = best["info"].get("manifest") or {}
     o.state, o.error, o.progress = "downloading", None, 0
-    st = _stager(o, sha, size, man.get("sha256"))
+    st = _sink(o, sha, size, man.get("sha256"))
     r = None
     try:
         r = await get(a["browser_download_url"], None, ca(o), user_agent(o), timeout=30)
@@ -236,7 +266,7 @@ async def download(o):
             st.feed(buf[:n])
             o.progress = st.fed * 100 // size if size else None
         o.state = "verifying"
-        head = st.finish()
+        head = _done(o, st, best["version"])
         if head["version"] != best["version"]:
             raise CheckError("the archive holds %s, not %s" % (head["version"], best["version"]))
         return head
@@ -251,7 +281,7 @@ async def download(o):
 async def upload(o, stream, n, sha256=None):
     import asyncio
     o.state, o.error, o.progress = "downloading", None, 0
-    st = _stager(o, sha256, n)
+    st = _sink(o, sha256, n)
     try:
         left = n
         while left:
@@ -263,7 +293,7 @@ async def upload(o, stream, n, sha256=None):
             left -= len(data)
             o.progress = (n - left) * 100 // n
         o.state = "verifying"
-        return st.finish()
+        return _done(o, st, "an uploaded image (sha256 %s...)" % sha256[:12] if o.image else None)
     except Exception:
         st.abort()
         raise

@@ -30,22 +30,39 @@ RETRY_AFTER_ERROR = const(3600)
 UPLOAD = "/api/ota/upload"
 MAX_UPLOAD = const(4194304)        # bytes of a manual upload at most
 _WORK = ("gateway.ota.api", "gateway.ota.check", "gateway.ota.stage", "gateway.ota.releases", "httpclient",
-         "tlsctx")
+         "tlsctx", "gateway.ota.image")
 # The release's ESP32 image has the app frozen into the firmware (tools/
 # bundle.py frozen-manifest). An update by files cannot replace it: the new
 # .mpy files would come before the frozen modules and load the whole app into
-# the heap, which is what freezing saves. Such a board checks and reports
-# updates; the update itself is the release's new image (README).
+# the heap, which is what freezing saves. Such a board is updated as a whole
+# app image written into its other app slot (gateway.ota.image) when its
+# partition table has two; else it checks and reports updates, and the update
+# is flashing the release's new image (README).
 # FROZEN: the firmware has the app frozen in, known by the module frozen_app
 # that only that manifest freezes. __file__ cannot tell: MicroPython gives a
 # frozen module's without the ".frozen/" prefix (gateway/ota/feature.py), and on the
-# ESP8266 none at all.
+# ESP8266 none at all. BUILT: the version the frozen build was made as (its
+# filesystem's app/version.json is the first flash's, older after an image update).
 try:
     import frozen_app
     FROZEN = True
+    BUILT = getattr(frozen_app, "VERSION", None) and {
+        "version": frozen_app.VERSION, "date": frozen_app.DATE, "channel": frozen_app.CHANNEL}
     del frozen_app, sys.modules["frozen_app"]     # not kept in the heap
 except ImportError:
-    FROZEN = False
+    FROZEN, BUILT = False, None
+
+
+def running_slot():
+    """The running app slot's label on an ESP32 whose partition table has a
+    second app slot (an image update can be written there), else None."""
+    try:
+        from esp32 import Partition
+        run = Partition(Partition.RUNNING)
+        run.get_next_update()
+        return run.info()[4]
+    except (ImportError, OSError):
+        return None
 
 
 class Ota:
@@ -77,11 +94,21 @@ class Ota:
         self.busy = False
         self.running = True
         self._wake = asyncio.Event()
-        v = ota_boot.read_json(self.root + ota_layout.APP + "/version.json") if self.can_apply else None
+        # image updates (gateway.ota.image): a frozen app on a board with two app slots
+        self.slot = running_slot() if self.frozen else None
+        self.image = self.slot is not None
+        if self.image:
+            self.can_apply = True          # set_boot() switches: no loader, no source tree
+        v = BUILT if self.frozen else None
+        if v is None and self.can_apply:
+            v = ota_boot.read_json(self.root + ota_layout.APP + "/version.json")
         if v is None or not isinstance(v.get("version"), str):
             from gateway import VERSION, VERSION_DATE
             v = {"version": VERSION, "date": VERSION_DATE}
         self.installed = {"version": v["version"], "date": v.get("date", ""), "channel": v.get("channel", "")}
+        if self.image:
+            self._image_at_boot(b.data_dir)
+            return
         self.last = last = ota_boot.read_json(self.root + ota_layout.LAST)
         j = ota_boot.read_json(self.root + ota_layout.JOURNAL)
         self.trial = bool(j and j.get("op") == "trial")
@@ -99,6 +126,23 @@ class Ota:
                 self.loader.write(ota_layout.LAST, json.dumps(last))
             except OSError:
                 pass
+
+    def _image_at_boot(self, data_dir):
+        from gateway.ota import image
+        outcome = image.at_boot(data_dir, self.slot)
+        self.trial = outcome == "trial"
+        m = image.read_mark(data_dir)
+        self.last = m if m and m.get("op") == "done" else None
+        self.unload()
+        gw = self.gw
+        if self.trial:
+            self.state = "applied"
+            gw.events.add("ota", "running %s from %s on trial" % (self.installed["version"], self.slot),
+                          persist=True)
+        elif outcome:
+            self.state, self.error = "error", "update to %s %s: %s" % (
+                self.last.get("version"), outcome, self.last.get("why"))
+            gw.events.add("ota", self.error, "error", persist=True)
 
     @property
     def loader(self):
@@ -133,7 +177,9 @@ class Ota:
                 "versiondateServerRelease": rel["date"] if rel else "",
                 "selectedUpdateChannel": "1" if self.gw.settings.get("ota.channel") == "snapshot" else "0",
                 "updateAvailable": 1 if self.available else 0,
-                "updateState": self.state}
+                "updateState": self.state,
+                # the app slot that runs (image updates), and how the last update ended
+                "slot": self.slot, "lastUpdate": self.last}
 
     def status(self):
         best = self.best
@@ -143,7 +189,7 @@ class Ota:
                 "release": self.rel["version"] if self.rel else None,
                 "snapshot": self.snap["version"] if self.snap else None,
                 "checked": self.checked or None, "trial": self.trial, "canApply": self.can_apply,
-                "frozen": self.frozen,
+                "frozen": self.frozen, "image": self.image, "slot": self.slot,
                 "cannotCheck": self.can_check(), "rateLimit": self.rate, "last": self.last}
 
     def fail(self, e):
@@ -175,7 +221,12 @@ class Ota:
             self.unload()
 
     async def run(self):
-        if self.trial:
+        if self.image:
+            # every start: keep this app once healthy (a new one's trial has a window)
+            from gateway.ota import api as ota_api
+            await ota_api.image_trial(self)
+            self.unload()
+        elif self.trial:
             from gateway.ota import api as ota_api
             await ota_api.trial(self)
             self.unload()

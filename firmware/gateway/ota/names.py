@@ -12,10 +12,11 @@ ARCHIVE = "dtu-gateway-bundle.tar"      # the board's filesystem: manifest.json 
 MANIFEST = "manifest.json"              # every file with size and sha256 (also the archive's first member)
 VERSION = "version.json"                # version, channel, date, boards, the archive's size and sha256
 ESP32_IMAGE = "dtu-gateway-esp32.bin"   # MicroPython with the app frozen in + its data files, flash at 0x0
+ESP32_APP = "dtu-gateway-esp32-app.bin"  # the app image of that firmware: what an update writes into the other slot
 ESP8266_ROMFS = "dtu-gateway-esp8266.romfs"   # the app as a ROMFS image (stock FLASH_2M_ROMFS firmware)
 
-RELEASE_ASSETS = (ARCHIVE, MANIFEST, VERSION, ESP32_IMAGE, ESP8266_ROMFS)
-DEVICE_ASSETS = (VERSION, ARCHIVE)      # what the gateway downloads itself
+RELEASE_ASSETS = (ARCHIVE, MANIFEST, VERSION, ESP32_IMAGE, ESP32_APP, ESP8266_ROMFS)
+DEVICE_ASSETS = (VERSION, ARCHIVE, ESP32_APP)   # what the gateway downloads itself
 
 SNAPSHOT_TAG = "snapshot"               # the rolling pre-release built from develop
 CHANNELS = ("release", "snapshot")

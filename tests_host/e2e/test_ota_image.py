@@ -1,0 +1,286 @@
+"""Image updates of a firmware with the app frozen in (gateway.ota.image), end
+to end against the local GitHub stand-in, on a file-backed stand-in of the
+ESP32's two app slots and its bootloader (tests_host/support/esp32_standin.py:
+esp32.Partition's methods and 4 KB blocks, set_boot()'s image check, the
+rollback of an app that never confirmed itself).
+
+What runs after a reboot is what the booted slot holds: the stand-in image's
+payload gives the version the frozen build reports (gateway.ota.feature.BUILT)
+and whether that app gets healthy."""
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from support.env import ROOT
+from support.gh_standin import Standin
+from support import esp32_standin as flash
+from proc_util import free_port
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import bundle  # noqa: E402
+from gateway.ota import names as ota_names  # noqa: E402
+
+REPO = "dtu-gateway/dtu-gateway"
+SLOT_BLOCKS = 48                     # 192 KB slots: images of several blocks, tests stay quick
+IMAGE_SIZE = 5 * flash.BLOCK + 1234  # the last block partly filled
+
+
+def image(version, healthy=True, size=IMAGE_SIZE):
+    return flash.make_image(json.dumps({"version": version, "healthy": healthy}).encode(), size)
+
+
+@pytest.fixture(scope="module")
+def rel(tmp_path_factory):
+    """Release 0.2.0 as tools/bundle.py makes it, with its ESP32 app image."""
+    d = str(tmp_path_factory.mktemp("rel"))
+    meta = bundle.build_bundle(os.path.join(d, "bundle"), "release", version="0.2.0")
+    bundle.build_release(os.path.join(d, "bundle"), os.path.join(d, "release"), meta)
+    app = os.path.join(d, "micropython.bin")
+    with open(app, "wb") as f:
+        f.write(image("0.2.0"))
+    bundle.add_esp32_app(app, os.path.join(d, "release"))
+    assets = {}
+    for name in (ota_names.ARCHIVE, ota_names.MANIFEST, ota_names.VERSION, ota_names.ESP32_APP):
+        with open(os.path.join(d, "release", name), "rb") as f:
+            assets[name] = f.read()
+    return assets
+
+
+@pytest.fixture
+def gh(rel):
+    s = Standin(REPO)
+    s.add_release("v0.2.0", rel)
+    yield s
+    s.close()
+
+
+class Board:
+    """The flash (two slots, otadata) and the data folder of one ESP32, and
+    the gateway that the booted slot runs."""
+
+    def __init__(self, tmp, gh, monkeypatch):
+        self.gh = gh
+        self.flash = os.path.join(tmp, "flash")
+        self.data = os.path.join(tmp, "data")
+        os.makedirs(self.data)
+        flash.format_flash(self.flash, SLOT_BLOCKS, image("0.1.0"))
+        with open(os.path.join(self.data, "settings.json"), "w") as f:
+            json.dump({"ota.api": gh.api_url, "ota.repo": REPO}, f)
+        self.mp = monkeypatch
+        monkeypatch.setitem(sys.modules, "esp32", flash)
+        self.resets = []
+        self.boot()
+
+    def boot(self):
+        """A reset: the bootloader picks the slot, the app in it starts."""
+        from board.host import Board as HostBoard, HostWifi
+        from gateway.app import Gateway
+        from gateway.ota import feature
+        self.slot = flash.boot(self.flash)
+        run = json.loads(flash.payload_of(flash.slot_bytes(self.slot)))
+        self.healthy = run["healthy"]
+        self.mp.setattr(feature, "BUILT", {"version": run["version"], "date": "", "channel": "release"})
+        self.mp.setattr(feature.Ota, "frozen", True)
+        b = HostBoard(data_dir=self.data, chip_id="00c0ffee", wifi=HostWifi(fixed=True))
+        b.reset = lambda: self.resets.append(time.time())
+        self.gw = Gateway(b)
+        o = self.gw.ota
+        o.reboot_delay, o.confirm_stable = 0, 0.2
+        return self.gw
+
+    def otadata(self):
+        with open(os.path.join(self.flash, "otadata.json")) as f:
+            return json.load(f)
+
+    def call(self, fn):
+        async def main():
+            from gateway.web.api import make_app
+            from microdot.test_client import TestClient
+            self.gw.api = make_app(self.gw)
+            return await fn(TestClient(self.gw.api))
+        return asyncio.run(main())
+
+    def update(self):
+        """POST /api/ota/check and /api/ota/update; the state it ends in."""
+        async def go(c):
+            r = await c.post("/api/ota/check")
+            assert r.status_code == 200, r.json
+            u = await c.post("/api/ota/update")
+            t0 = time.time()
+            while self.gw.ota.busy or self.gw.ota.state in ("downloading", "verifying"):
+                assert time.time() - t0 < 20
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
+            return u, (await c.get("/api/ota")).json, (await c.get("/api/info")).json["firmware"]
+        return self.call(go)
+
+    def run_until(self, cond, seconds=10):
+        """The gateway serving (healthy unless its image says otherwise) until cond()."""
+        async def go():
+            task = None
+            if self.healthy:
+                task = asyncio.create_task(self.gw.run("127.0.0.1", free_port()))
+            else:                      # an app that never gets its web server up
+                asyncio.create_task(self.gw.ota.run())
+            t0 = time.time()
+            while not cond():
+                assert time.time() - t0 < seconds, "timed out"
+                await asyncio.sleep(0.05)
+            self.gw.stop()
+            if task is not None:
+                await asyncio.wait_for(task, 5)
+        asyncio.run(go())
+
+
+@pytest.fixture
+def esp(tmp_path, gh, monkeypatch):
+    return Board(str(tmp_path), gh, monkeypatch)
+
+
+def test_the_release_carries_the_app_image_and_its_digest(rel):
+    info = json.loads(rel[ota_names.VERSION])
+    app = rel[ota_names.ESP32_APP]
+    assert info["esp32_app"] == {"name": ota_names.ESP32_APP, "size": len(app),
+                                 "sha256": hashlib.sha256(app).hexdigest()}
+
+
+def test_a_good_image_is_written_to_the_other_slot_booted_and_kept(esp):
+    assert esp.slot == "ota_0" and esp.gw.ota.image and esp.gw.ota.installed["version"] == "0.1.0"
+    old = flash.slot_bytes("ota_0")
+    u, st, fw = esp.update()
+    assert u.status_code == 202
+    assert (st["state"], st["error"], st["progress"]) == ("staged", None, 100), st
+    assert st["image"] is True and fw["slot"] == "ota_0"
+    assert esp.resets, "no reboot after the image was set to boot"
+    assert flash.slot_bytes("ota_0") == old                         # the running slot untouched
+    assert flash.slot_bytes("ota_1")[:IMAGE_SIZE] == image("0.2.0")
+    assert any(e and e["state"] == flash.NEW for e in esp.otadata()["entries"])
+
+    esp.boot()                                                      # the new app, pending
+    o = esp.gw.ota
+    assert esp.slot == "ota_1" and o.trial and o.state == "applied" and o.installed["version"] == "0.2.0"
+    assert flash.PENDING_VERIFY in [e["state"] for e in esp.otadata()["entries"] if e]
+    esp.run_until(lambda: not o.trial)                              # healthy: keeps itself
+    assert [e["state"] for e in esp.otadata()["entries"]] == [flash.VALID, flash.VALID]
+    info = esp.gw.info()["firmware"]
+    assert info["slot"] == "ota_1" and info["version"] == "0.2.0"
+    assert info["lastUpdate"]["result"] == "ok" and info["lastUpdate"]["version"] == "0.2.0"
+    esp.boot()                                                      # and it stays
+    assert esp.slot == "ota_1" and not esp.gw.ota.trial and esp.gw.ota.state == "idle"
+
+
+@pytest.mark.parametrize("fault, text", [
+    ("tamper", "sha256 does not match"), ("extra", "wrong size"), ("truncate", "cut short"),
+    ("404", "HTTP 404")])
+def test_a_bad_download_is_refused_and_the_old_slot_still_boots(esp, fault, text):
+    before = esp.otadata()
+    old = flash.slot_bytes("ota_0")
+    esp.gh.fault = {ota_names.ESP32_APP: fault}
+    u, st, fw = esp.update()
+    assert st["state"] == "error" and text in st["error"], st
+    assert esp.otadata() == before and not esp.resets             # the boot choice unchanged
+    assert flash.slot_bytes("ota_0") == old
+    esp.boot()
+    assert esp.slot == "ota_0" and esp.gw.ota.installed["version"] == "0.1.0"
+
+
+def test_an_image_larger_than_the_slot_is_refused_before_a_block_is_written(esp, rel):
+    gh = esp.gh
+    big = image("0.2.0", size=(SLOT_BLOCKS + 1) * flash.BLOCK)
+    info = json.loads(rel[ota_names.VERSION])
+    info["esp32_app"] = {"name": ota_names.ESP32_APP, "size": len(big), "sha256": hashlib.sha256(big).hexdigest()}
+    gh.add_release("v0.2.0", dict(rel, **{ota_names.ESP32_APP: big,
+                                         ota_names.VERSION: json.dumps(info).encode()}))
+    blank = flash.slot_bytes("ota_1")
+    u, st, fw = esp.update()
+    assert st["state"] == "error" and "larger than the slot" in st["error"], st
+    assert flash.slot_bytes("ota_1") == blank and not esp.resets
+
+
+def test_a_power_cut_after_every_block_leaves_the_old_slot_booting(esp):
+    from gateway.ota import image as ota_image
+    img = image("0.2.0")
+    blocks = (len(img) + flash.BLOCK - 1) // flash.BLOCK
+    old, before = flash.slot_bytes("ota_0"), esp.otadata()
+    for k in range(blocks):
+        flash.cut_after(k)
+        w = ota_image.ImageWriter(ota_image.next_slot(), len(img), hashlib.sha256(img).hexdigest())
+        with pytest.raises(flash.PowerCut):
+            for i in range(0, len(img), 1000):
+                w.feed(memoryview(img)[i:i + 1000])
+            ota_image.install(w, esp.data, "0.2.0", "0.1.0")
+        flash.cut_after(None)
+        assert flash.boot(esp.flash) == "ota_0", k
+        assert flash.slot_bytes("ota_0") == old and esp.otadata() == before, k
+    # after all that, the update goes through
+    u, st, fw = esp.update()
+    assert st["state"] == "staged"
+    assert esp.boot() and esp.slot == "ota_1"
+
+
+def test_a_power_cut_between_set_boot_and_the_confirmation_rolls_back(esp):
+    esp.update()
+    esp.boot()
+    assert esp.slot == "ota_1" and esp.gw.ota.trial                 # the power goes here
+    esp.boot()
+    o = esp.gw.ota
+    assert esp.slot == "ota_0" and o.installed["version"] == "0.1.0" and not o.trial
+    assert o.state == "error" and "rolled back" in o.error, o.error
+    fw = esp.gw.info()["firmware"]
+    assert fw["slot"] == "ota_0" and fw["lastUpdate"]["result"] == "rolled back"
+    assert fw["lastUpdate"]["version"] == "0.2.0"
+    assert any("rolled back" in e["msg"] for e in esp.gw.events.items())
+    assert esp.boot() and esp.slot == "ota_0"                       # the old app stays
+
+
+def test_a_new_image_that_never_gets_healthy_rolls_back(esp, rel):
+    gh = esp.gh
+    bad = image("0.2.0", healthy=False)
+    info = json.loads(rel[ota_names.VERSION])
+    info["esp32_app"] = {"name": ota_names.ESP32_APP, "size": len(bad), "sha256": hashlib.sha256(bad).hexdigest()}
+    gh.add_release("v0.2.0", dict(rel, **{ota_names.ESP32_APP: bad, ota_names.VERSION: json.dumps(info).encode()}))
+    esp.update()
+    esp.boot()
+    o = esp.gw.ota
+    assert esp.slot == "ota_1" and o.trial and not esp.healthy
+    o.confirm_window = 0.5
+    esp.resets.clear()
+    esp.run_until(lambda: esp.resets)                               # it resets itself ...
+    assert esp.otadata()["entries"][1]["state"] == flash.PENDING_VERIFY   # ... never kept
+    esp.boot()                                                      # ... and the bootloader goes back
+    assert esp.slot == "ota_0" and esp.gw.ota.installed["version"] == "0.1.0"
+    assert esp.gw.info()["firmware"]["lastUpdate"]["result"] == "rolled back"
+
+
+def test_no_second_update_while_the_first_is_on_trial(esp):
+    esp.update()
+    esp.boot()
+
+    async def go(c):
+        return await c.post("/api/ota/update")
+    r = esp.call(go)
+    assert r.status_code == 409 and "on trial" in r.json["error"]
+
+
+def test_an_uploaded_image_needs_its_sha256_and_is_checked(esp, rel):
+    img = rel[ota_names.ESP32_APP]
+    good = hashlib.sha256(img).hexdigest()
+
+    async def go(c):
+        out = [await c.post("/api/ota/upload?reboot=0", body=img)]
+        out.append(await c.post("/api/ota/upload?reboot=0&sha256=" + "0" * 64, body=img))
+        before = esp.otadata()
+        out.append(await c.post("/api/ota/upload?reboot=0&sha256=" + good, body=img))
+        return out, before
+    (nosha, wrong, ok), before = esp.call(go)
+    assert nosha.status_code == 400 and "sha256" in nosha.json["error"]
+    assert wrong.status_code == 400 and "sha256" in wrong.json["error"]
+    assert ok.status_code == 200 and ok.json["state"] == "staged", ok.json
+    assert esp.otadata() != before and not esp.resets
+    esp.boot()
+    assert esp.slot == "ota_1" and esp.gw.ota.installed["version"] == "0.2.0"
