@@ -284,3 +284,40 @@ def test_an_uploaded_image_needs_its_sha256_and_is_checked(esp, rel):
     assert esp.otadata() != before and not esp.resets
     esp.boot()
     assert esp.slot == "ota_1" and esp.gw.ota.installed["version"] == "0.2.0"
+
+
+# ---- the same on the unix MicroPython, one process per boot ---------------------------
+
+@pytest.mark.usefixtures("micropython")
+def test_micropython_writes_the_image_reboots_into_it_and_keeps_it(tmp_path, gh):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_host
+    from support.board_proc import BoardProc
+    fl, data = str(tmp_path / "flash"), str(tmp_path / "data")
+    os.makedirs(data)
+    flash.format_flash(fl, SLOT_BLOCKS, image("0.1.0"))
+    with open(os.path.join(data, "settings.json"), "w") as f:
+        json.dump({"ota.api": gh.api_url, "ota.repo": REPO}, f)
+    b = BoardProc("image_board.py", [run_host.build_mpy_tree(), fl], data)
+    try:
+        b.start()
+        fw = b.wait_up()["firmware"]
+        assert (fw["version"], fw["slot"]) == ("0.1.0", "ota_0"), fw
+        code, st = b.http("POST", "/api/ota/check")
+        assert code == 200 and st["available"] == "0.2.0" and st["image"] is True, st
+        code, st = b.http("POST", "/api/ota/update")
+        assert code == 202, st
+        rc, out = b.wait_exit()                        # written, set to boot, board.reset()
+        assert rc == 3, out
+        assert flash.slot_bytes("ota_1")[:IMAGE_SIZE] == image("0.2.0")
+
+        b.start()                                      # the bootloader boots ota_1, pending
+        fw = b.wait_up()["firmware"]
+        assert (fw["version"], fw["slot"], fw["updateState"]) == ("0.2.0", "ota_1", "applied"), fw
+        st = b.wait_ota(lambda s: not s["trial"])
+        fw = b.http("GET", "/api/info")[1]["firmware"]
+        assert fw["lastUpdate"]["result"] == "ok" and st["state"] == "applied"
+        with open(os.path.join(fl, "otadata.json")) as f:
+            assert [e["state"] for e in json.load(f)["entries"]] == [flash.VALID, flash.VALID]
+    finally:
+        b.stop()
