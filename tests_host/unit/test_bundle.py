@@ -231,13 +231,19 @@ def partition_table(rows):
     return out + b"\xff" * 32
 
 
-def esp32_build_folder(fw, app_bytes=50000):
-    """A stand-in of ports/esp32/build-ESP32_GENERIC: flash_args and the
-    three parts it names; -> {part: bytes}."""
+# MicroPython's partitions-4MiB-ota.csv (ESP32_GENERIC, variant OTA): no vfs row,
+# the firmware makes the filesystem from 0x310000 to the end of the flash
+OTA_TABLE = [("nvs", 1, 2, 0x9000, 0x4000), ("otadata", 1, 0, 0xD000, 0x2000), ("phy_init", 1, 1, 0xF000, 0x1000),
+             ("ota_0", 0, 0x10, 0x10000, 0x180000), ("ota_1", 0, 0x11, 0x190000, 0x180000)]
+
+
+def esp32_build_folder(fw, app_bytes=50000, ota=False):
+    """A stand-in of ports/esp32/build-ESP32_GENERIC (-OTA with ota): flash_args
+    and the parts it names; -> {part: bytes}."""
     (fw / "bootloader").mkdir(parents=True)
     (fw / "partition_table").mkdir()
     parts = {"bootloader/bootloader.bin": os.urandom(3000), "micropython.bin": os.urandom(app_bytes),
-             "partition_table/partition-table.bin": partition_table([
+             "partition_table/partition-table.bin": partition_table(OTA_TABLE if ota else [
                  ("nvs", 1, 2, 0x9000, 0x6000), ("phy_init", 1, 1, 0xF000, 0x1000),
                  ("factory", 0, 0, 0x10000, 0x1F0000), ("vfs", 1, 0x81, 0x200000, 0x200000)])}
     for name, data in parts.items():
@@ -249,14 +255,15 @@ def esp32_build_folder(fw, app_bytes=50000):
 
 
 @pytest.mark.usefixtures("micropython")
-@pytest.mark.parametrize("frozen", [False, True], ids=["files", "frozen"])
-def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path, frozen):
+@pytest.mark.parametrize("frozen, ota", [(False, False), (True, False), (True, True)],
+                         ids=["files", "frozen", "frozen-ota"])
+def test_esp32_image_holds_the_bundle_as_littlefs(built, tmp_path, frozen, ota):
     (a, _), _, _ = built
     fw = tmp_path / "build-ESP32_GENERIC"
-    parts = esp32_build_folder(fw)
+    parts = esp32_build_folder(fw, ota=ota)
     out = str(tmp_path / ota_names.ESP32_IMAGE)
     off, size = bundle.make_esp32_image(os.path.join(a, "bundle"), str(fw), out, frozen=frozen)
-    assert (off, size) == (0x200000, 0x200000)
+    assert (off, size) == ((0x310000, 0xF0000) if ota else (0x200000, 0x200000))
     img = read(out)
     assert len(img) == off + size
     for addr, name in ((0x1000, "bootloader/bootloader.bin"), (0x8000, "partition_table/partition-table.bin"),
@@ -295,6 +302,21 @@ def test_esp32_image_refuses_a_firmware_larger_than_its_partition(built, tmp_pat
     esp32_build_folder(fw, app_bytes=0x1F0000 + 1)
     with pytest.raises(bundle.BuildError, match="micropython.bin is 2031617 bytes, the factory partition"):
         bundle.make_esp32_image(os.path.join(a, "bundle"), str(fw), str(tmp_path / "x.bin"), frozen=True)
+
+
+def test_esp32_app_goes_into_the_release_with_its_size_and_digest(tmp_path):
+    rel = tmp_path / "release"
+    rel.mkdir()
+    (rel / ota_names.VERSION).write_text(json.dumps({"version": "0.2.0", "archive": {"size": 1, "sha256": "x"}}))
+    app = b"\xe9" + os.urandom(9000)
+    (tmp_path / "micropython.bin").write_bytes(app)
+    assert bundle.main(["esp32-app", "--fw-dir", str(tmp_path), "--out", str(rel)]) == 0
+    assert read(str(rel / ota_names.ESP32_APP)) == app
+    v = json.loads(read(str(rel / ota_names.VERSION)))
+    assert v["esp32_app"] == {"name": ota_names.ESP32_APP, "size": len(app), "sha256": hashlib.sha256(app).hexdigest()}
+    assert v["version"] == "0.2.0" and v["archive"] == {"size": 1, "sha256": "x"}
+    (tmp_path / "micropython.bin").write_bytes(b"PK" + app)
+    assert bundle.main(["esp32-app", "--fw-dir", str(tmp_path), "--out", str(rel)]) == 2
 
 
 def manifest_entries(text):
@@ -404,7 +426,7 @@ def test_esp32_image_errors(built, tmp_path):
     (a, _), _, _ = built
     with pytest.raises(bundle.BuildError, match="not a MicroPython ESP32 build folder"):
         bundle.make_esp32_image(os.path.join(a, "bundle"), str(tmp_path), str(tmp_path / "x.bin"))
-    (tmp_path / "partition-table.bin").write_bytes(partition_table([("factory", 0, 0, 0x10000, 0x300000)]))
+    (tmp_path / "partition-table.bin").write_bytes(partition_table([("factory", 0, 0, 0x10000, 0x3F0000)]))
     (tmp_path / "flash_args").write_text("0x8000 partition-table.bin\n")
-    with pytest.raises(bundle.BuildError, match="no vfs partition"):
+    with pytest.raises(bundle.BuildError, match="no room for the filesystem"):
         bundle.make_esp32_image(os.path.join(a, "bundle"), str(tmp_path), str(tmp_path / "x.bin"))

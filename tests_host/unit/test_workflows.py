@@ -115,6 +115,9 @@ def test_the_build_writes_those_names():
         assert n in src, n
     runs = " ".join(s.get("run", "") for _, s in steps(load("release.yml")))
     assert "tools/bundle.py esp8266-romfs\n" in runs + "\n" and "tools/bundle.py esp32-image --frozen --fw-dir" in runs
+    # the app image (and its line in version.json) after the image, before the upload
+    assert runs.index("tools/bundle.py esp32-app --fw-dir build/esp32-firmware") > runs.index("esp32-image")
+    assert "ota_names.ESP32_APP" in src
 
 
 def test_esp32_firmware_artifact_has_what_the_image_builder_reads():
@@ -125,7 +128,11 @@ def test_esp32_firmware_artifact_has_what_the_image_builder_reads():
     base = os.path.commonpath(paths)
     rel = sorted(os.path.relpath(p, base) for p in paths)
     assert "flash_args" in rel and "partition_table/partition-table.bin" in rel
-    assert "micropython.bin" in rel and "bootloader/bootloader.bin" in rel
+    assert "micropython.bin" in rel and "bootloader/bootloader.bin" in rel and "ota_data_initial.bin" in rel
+    # the OTA variant: two app slots and the bootloader's rollback (gateway.ota.image)
+    assert base.endswith("build-ESP32_GENERIC-OTA")
+    builds = [s["run"] for s in job["steps"] if "FROZEN_MANIFEST" in s.get("run", "")]
+    assert builds and "BOARD=ESP32_GENERIC BOARD_VARIANT=OTA FROZEN_MANIFEST=" in builds[0]
     assert any("ci_esp32_idf_setup" in s.get("run", "") for s in job["steps"])   # MicroPython's own tooling
     assert wf["env"]["MICROPYTHON_REF"].startswith("v1.28")
 
@@ -139,7 +146,7 @@ def test_esp32_firmware_has_the_app_frozen_in_and_the_image_no_code_files():
     made = [i for i, r in enumerate(job) if 'tools/bundle.py frozen-manifest --board esp32 --port esp32 '
             '--out "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     built = [i for i, r in enumerate(job)
-             if 'BOARD=ESP32_GENERIC FROZEN_MANIFEST="$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
+             if 'BOARD=ESP32_GENERIC BOARD_VARIANT=OTA FROZEN_MANIFEST="$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     assert made and built and made[0] < built[0]
     runs = " ".join(s.get("run", "") for _, s in steps(wf))
     assert "esp32-image --frozen" in runs and "esp32-image --fw-dir" not in runs
