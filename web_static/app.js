@@ -81,7 +81,7 @@ const S = {
   csrf: sessionStorage.getItem("csrf") || "",
   view: "", after: "dashboard",
   data: null, tzOff: 0, now: Date.now() / 1000,
-  config: null, timer: 0, evAt: 0, evKey: "", histAt: 0,
+  config: null, timer: 0, evAt: 0, evKey: "", histAt: 0, otaTimer: 0, otaWait: false,
   limitDirty: false, built: false, setupInit: false,
 };
 
@@ -738,11 +738,91 @@ function buildSettings(cfg) {
 async function enterSettings() {
   show($("#settings-err"), "");
   show($("#settings-ok"), "");
+  loadOta();
   try {
     S.config = await api("/api/config");
     buildSettings(S.config);
   } catch (e) {
     if (e.status !== 401 && e.status !== 403) show($("#settings-err"), "Could not load the settings: " + e.message);
+  }
+}
+
+// ---- updates (/api/ota: gateway/ota/feature.py) ---------------------------------------
+
+const OTA_BUSY = ["checking", "downloading", "verifying"];
+
+function renderOta(st) {
+  $("#ota-installed").textContent = "Installed: " + st.version + (st.slot ? " (app slot " + st.slot + ")" : "");
+  const p = $("#ota-progress");
+  p.hidden = st.state !== "downloading" && st.state !== "verifying";
+  p.value = typeof st.progress === "number" ? st.progress : 0;
+  const flashOnly = st.frozen && !st.image;     // a firmware without a second app slot
+  const texts = {
+    checking: "Checking for updates…",
+    available: "Version " + st.available + " is out." + (flashOnly ?
+      " This firmware is updated by flashing the release's dtu-gateway-esp32.bin by cable." : ""),
+    downloading: "Downloading " + (st.available || "the update") + "… " + (st.progress || 0) + " %",
+    verifying: "Checking the download…",
+    staged: st.image ? "Written to the other app slot and checked: restarting into it. If it does not come up " +
+      "healthy, the gateway goes back to " + st.version + " by itself." : "Checked and staged: restarting into it.",
+    applied: st.trial ? "Running " + st.version + " on trial: it is kept once it runs healthy." :
+      "Updated to " + st.version + ".",
+    error: st.error || "The update failed.",
+    idle: st.checked ? "Up to date." : "",
+  };
+  show($("#ota-state"), texts[st.state] || "");
+  $("#ota-state").dataset.state = st.state + (st.trial ? "-trial" : "");
+  const upd = $("#ota-update");
+  upd.hidden = !(st.state === "available" && st.canApply && !flashOnly);
+  upd.textContent = "Update to " + st.available;
+  $("#ota-check").disabled = OTA_BUSY.includes(st.state);
+  const last = st.last;
+  show($("#ota-last"), last && last.result ? "Last update: " + (last.version || "") + ", " +
+    (last.result === "ok" ? "kept" : last.result) + (last.why ? " (" + last.why + ")" : "") : "");
+  $("#ota-last").dataset.result = last && last.result || "";
+}
+
+// Polls while something runs, through the restart (no answer for a while) until
+// the new app is kept or the gateway is back on the old one.
+async function loadOta() {
+  clearTimeout(S.otaTimer);
+  let st = null;
+  try {
+    st = await api("/api/ota");
+  } catch (e) {
+    if (e.status === 404) {
+      show($("#ota-state"), "This gateway is updated by flashing the release's firmware image by cable.");
+      $("#ota-check").hidden = true;
+      return;
+    }
+    if (!S.otaWait) return;
+    show($("#ota-state"), "Restarting… waiting for the gateway to come back.");
+    $("#ota-state").dataset.state = "restarting";
+  }
+  if (st) renderOta(st);
+  if (st && (st.state === "staged" || OTA_BUSY.includes(st.state))) S.otaWait = S.otaWait || st.state === "staged";
+  else if (st && !st.trial) S.otaWait = false;
+  const again = !st || S.otaWait || st.trial || OTA_BUSY.includes(st.state);
+  if (again && S.view === "settings") S.otaTimer = setTimeout(loadOta, 1000);
+}
+
+async function otaCheck() {
+  show($("#ota-state"), "Checking for updates…");
+  try {
+    renderOta(await api("/api/ota/check", {}));
+  } catch (e) {
+    if (e.status !== 401 && e.status !== 403) show($("#ota-state"), e.message);
+  }
+}
+
+async function otaUpdate() {
+  if (!confirm($("#ota-update").textContent + "? The gateway restarts into it.")) return;
+  try {
+    renderOta(await api("/api/ota/update", {}));
+    S.otaWait = true;
+    S.otaTimer = setTimeout(loadOta, 500);
+  } catch (e) {
+    if (e.status !== 401 && e.status !== 403) show($("#ota-state"), e.message);
   }
 }
 
@@ -853,6 +933,8 @@ async function boot() {
   $("#settings-form").addEventListener("submit", saveSettings);
   $("#settings-reset").addEventListener("click", enterSettings);
   $("#factory-btn").addEventListener("click", factoryReset);
+  $("#ota-check").addEventListener("click", otaCheck);
+  $("#ota-update").addEventListener("click", otaUpdate);
   let resize = 0;
   window.addEventListener("resize", () => {
     clearTimeout(resize);

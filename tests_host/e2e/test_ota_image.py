@@ -19,36 +19,19 @@ import pytest
 from support.env import ROOT
 from support.gh_standin import Standin
 from support import esp32_standin as flash
+from support.image_release import IMAGE_SIZE, image, release_assets
 from proc_util import free_port
 
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import bundle  # noqa: E402
-from gateway.ota import names as ota_names  # noqa: E402
+from gateway.ota import names as ota_names
 
 REPO = "dtu-gateway/dtu-gateway"
 SLOT_BLOCKS = 48                     # 192 KB slots: images of several blocks, tests stay quick
-IMAGE_SIZE = 5 * flash.BLOCK + 1234  # the last block partly filled
-
-
-def image(version, healthy=True, size=IMAGE_SIZE):
-    return flash.make_image(json.dumps({"version": version, "healthy": healthy}).encode(), size)
 
 
 @pytest.fixture(scope="module")
 def rel(tmp_path_factory):
     """Release 0.2.0 as tools/bundle.py makes it, with its ESP32 app image."""
-    d = str(tmp_path_factory.mktemp("rel"))
-    meta = bundle.build_bundle(os.path.join(d, "bundle"), "release", version="0.2.0")
-    bundle.build_release(os.path.join(d, "bundle"), os.path.join(d, "release"), meta)
-    app = os.path.join(d, "micropython.bin")
-    with open(app, "wb") as f:
-        f.write(image("0.2.0"))
-    bundle.add_esp32_app(app, os.path.join(d, "release"))
-    assets = {}
-    for name in (ota_names.ARCHIVE, ota_names.MANIFEST, ota_names.VERSION, ota_names.ESP32_APP):
-        with open(os.path.join(d, "release", name), "rb") as f:
-            assets[name] = f.read()
-    return assets
+    return release_assets(str(tmp_path_factory.mktemp("rel")), "0.2.0", image("0.2.0"))
 
 
 @pytest.fixture

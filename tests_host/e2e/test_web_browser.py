@@ -634,3 +634,62 @@ def test_no_safe_mode_banner_in_normal_mode(workroot):
         assert p.poll() is None
     finally:
         stop(p)
+
+
+# ---- 8. an image update from the Settings page ------------------------------------------
+
+@pytest.mark.usefixtures("micropython")
+def test_an_image_update_from_the_settings_page_shows_progress_restart_and_outcome(workroot):
+    """The unix MicroPython as an ESP32 with two app slots
+    (tests_host/support/image_board.py) and the GitHub stand-in: the page
+    checks, offers the update, shows its progress, waits through the restart
+    (this test starts the board again when it resets) and shows the new
+    version on trial, then kept."""
+    import threading
+    from support import esp32_standin as flash
+    from support.board_proc import BoardProc
+    from support.gh_standin import Standin
+    from support.image_release import image, release_assets
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_host
+    d = tempfile.mkdtemp(dir=workroot)
+    gh = Standin("dtu-gateway/dtu-gateway")
+    gh.add_release("v0.2.0", release_assets(os.path.join(d, "rel"), "0.2.0", image("0.2.0")))
+    fl, data = os.path.join(d, "flash"), os.path.join(d, "data")
+    os.makedirs(data)
+    flash.format_flash(fl, 48, image("0.1.0"))
+    with open(os.path.join(data, "settings.json"), "w") as f:
+        json.dump({"ota.api": gh.api_url, "ota.repo": "dtu-gateway/dtu-gateway"}, f)
+    b = BoardProc("image_board.py", [run_host.build_mpy_tree(), fl], data, ["--www", run_host.build_web()])
+    seen = {}
+
+    def drive():
+        try:
+            seen["r"] = browse("update", "http://127.0.0.1:%d" % b.port, timeout=150)
+        except BaseException as e:  # reported by the test's thread
+            seen["error"] = e
+    try:
+        b.start()
+        b.wait_up()
+        t = threading.Thread(target=drive)
+        t.start()
+        rc, out = b.wait_exit(timeout=120)           # the reset after set_boot()
+        assert rc == 3, out
+        b.start()                                    # the bootloader boots the new slot
+        t.join(200)
+        assert not t.is_alive(), "the browser scenario did not end"
+        if "error" in seen:
+            raise seen["error"]
+        r = seen["r"]
+    finally:
+        b.stop()
+        gh.close()
+    assert r["before"] == "Installed: 0.1.0 (app slot ota_0)", r
+    assert r["available"] == "Version 0.2.0 is out." and r["button"] == "Update to 0.2.0", r
+    # what the page went through, in order (it polls once a second: a short phase may
+    # fall between two looks, the restart of a host process often does)
+    phases = ["downloading", "verifying", "staged", "restarting", "applied-trial", "applied"]
+    at = [phases.index(x) for x in r["states"]]
+    assert r["states"][0] == "downloading" and r["states"][-1] == "applied" and at == sorted(at), r["states"]
+    assert r["after"] == "Installed: 0.2.0 (app slot ota_1)", r
+    assert r["last"] == "Last update: 0.2.0, kept", r

@@ -6,7 +6,7 @@ up). board.reset() ends the process (exit status 3): the test starts it
 again, which is the reboot.
 
     micropython image_board.py TREE FLASH --listen 127.0.0.1:PORT --data-dir DIR
-        [--confirm-stable S] [--confirm-window S]
+        [--confirm-stable S] [--confirm-window S] [--www DIR]
 
 TREE: the .mpy tree of tools/run_host.py. Test helper for
 tests_host/e2e/test_ota_image.py.
@@ -17,7 +17,7 @@ import sys
 def main():
     tree, flash = sys.argv[1], sys.argv[2]
     opts = {"--listen": "127.0.0.1:8080", "--data-dir": "data", "--confirm-stable": "1",
-            "--confirm-window": "300"}
+            "--confirm-window": "300", "--www": None}
     args = sys.argv[3:]
     for i in range(0, len(args), 2):
         opts[args[i]] = args[i + 1]
@@ -49,6 +49,8 @@ def main():
     ota.Ota.first_check = 3600
     ota.Ota.reboot_delay = 0.3
     board = Board(data_dir=opts["--data-dir"], chip_id="00c0ffee", wifi=HostWifi(fixed=True))
+    if opts["--www"]:
+        board.www_dir = opts["--www"]
     gw = Gateway(board)
     host, port = split_host(opts["--listen"], 8080)
     print("gateway %s on %s:%d" % (gw.ota.installed["version"], host, port))

@@ -238,6 +238,40 @@ SCENARIOS.warning = async () => {
   R.ok = true;
 };
 
+// An image update from the Settings page (an ESP32 with two app slots, run by
+// tests_host/support/image_board.py; the test restarts it when it resets):
+// check, update with its progress, the restart, the trial, kept.
+SCENARIOS.update = async () => {
+  const page = await newPage();
+  step = "open";
+  await open(page, "settings");
+  await page.waitForSelector("#ota-installed:text-matches('Installed: 0\\.1\\.0')");
+  R.before = await page.textContent("#ota-installed");
+  step = "check";
+  await page.click("#ota-check");
+  await page.waitForSelector("#ota-update:not([hidden])");
+  R.available = await page.textContent("#ota-state");
+  R.button = await page.textContent("#ota-update");
+  await shot(page, "settings-update-available-desktop-light");
+  step = "update";
+  R.states = [];
+  const seen = setInterval(async () => {
+    try {
+      const s = await page.getAttribute("#ota-state", "data-state");
+      if (s && R.states[R.states.length - 1] !== s) R.states.push(s);
+    } catch (e) { /* navigating */ }
+  }, 100);
+  await page.click("#ota-update");
+  step = "kept";
+  await page.waitForSelector("#ota-last[data-result='ok']", { timeout: (cfg.kept_s || 60) * 1000 });
+  clearInterval(seen);
+  R.after = await page.textContent("#ota-installed");
+  R.final = await page.textContent("#ota-state");
+  R.last = await page.textContent("#ota-last");
+  await shot(page, "settings-updated-desktop-light");
+  R.ok = true;
+};
+
 async function simulator(path, body) {
   const r = await fetch(cfg.sim_control + path, { method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json" }, signal: AbortSignal.timeout(5000) });
