@@ -6,7 +6,9 @@ check(o):    GET {ota.api}/repos/{ota.repo}/releases/latest (and, on the
              only the needed fields are picked (gateway.ota.releases); then the
              release's version.json (checked against the asset's size and
              digest) says version, date, boards and the archive's sha256.
-download(o): streams the archive through gateway.ota.stage.Stager.
+download(o): streams the archive through gateway.ota.stage.Stager, or on a
+             frozen ESP32 with two app slots the app image into the idle
+             slot (gateway.ota.image.ImageWriter).
 upload(o, stream, n, sha256): the same for a body sent to the gateway.
 A rate-limit answer (403/429 with x-ratelimit-remaining 0, or Retry-After)
 blocks further API calls until GitHub's reset time.

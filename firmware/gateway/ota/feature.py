@@ -6,14 +6,16 @@ the gateway (state, API, the 12-hour check, the new app's trial).
                             "progress": 0..100 or null, "version", ...}
     POST /api/ota/check    check now (answers when done)
     POST /api/ota/update   {"reboot": true}: download, verify, stage, switch in at the reboot
-    POST /api/ota/upload   the release archive as the body (?sha256=<hex>&reboot=0):
+    POST /api/ota/upload   the release archive (a frozen ESP32 with two app slots: the
+                           app image, sha256 required) as the body (?sha256=<hex>&reboot=0):
                            verified file by file like a download; the 2 KB body
                            cap does not apply here, the body is streamed
 Access control (admin) is gateway.web.auth's guard, which covers every POST under
 /api/. Only this module stays in RAM: the work (gateway.ota.api, .check,
-.stage, .releases, lib/httpclient; ota_swap for the journal) is imported when a
-check, an update or an upload runs and dropped again afterwards. The switch
-and the rollback are done by the loader (ota_boot, ota_swap) at the next boot.
+.stage, .releases, .image, lib/httpclient; ota_swap for the journal) is imported
+when a check, an update or an upload runs and dropped again afterwards. The
+switch and the rollback are done by the loader (ota_boot, ota_swap) at the next
+boot, or, for an app image, by the bootloader (gateway.ota.image).
 """
 import asyncio
 import sys
