@@ -590,10 +590,12 @@ def test_frozen_is_known_by_the_frozen_manifests_marker(tmp_path, python):
 import sys
 sys.path[:0] = %r
 import gateway.ota.feature
-print(gateway.ota.feature.FROZEN, "frozen_app" in sys.modules)
+b = gateway.ota.feature.BUILT
+print(gateway.ota.feature.FROZEN, "frozen_app" in sys.modules, b["version"] if b else None)
 """
     paths = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools", "host_shims")]
-    for extra, want in (([], "False False"), ([str(tmp_path / "m_modules")], "True False")):
+    built = bundle.version_for("release")          # the version the frozen build says it is
+    for extra, want in (([], "False False None"), ([str(tmp_path / "m_modules")], "True False " + built)):
         r = subprocess.run([exe, "-c", script % (extra + paths)], cwd=str(tmp_path),
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr

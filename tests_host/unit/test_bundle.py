@@ -374,8 +374,10 @@ def test_frozen_manifest_freezes_the_bundles_code_for_each_port(built, tmp_path,
         assert os.path.isabs(base) and os.path.isfile(os.path.join(base, mod)), (base, mod)
     marker = [b for b, m in got["module"] if m == bundle.FROZEN_MARKER + ".py"][0]
     assert marker == str(tmp_path / "manifest_modules")
-    assert read(os.path.join(marker, "frozen_app.py")).decode().endswith(
-        "BOARD = %r\nPORT = %r\nPROFILE = %r\n" % (board, port, profile))
+    text = read(os.path.join(marker, "frozen_app.py")).decode()
+    assert "BOARD = %r\nPORT = %r\nPROFILE = %r\n" % (board, port, profile) in text
+    # the version the build is made as (gateway.ota.feature.BUILT)
+    assert "VERSION = %r\n" % bundle.version_for("release") in text and "CHANNEL = 'release'\n" in text
 
 
 def test_frozen_manifest_refuses_an_unknown_board_or_the_wrong_port(tmp_path, capsys):

@@ -143,8 +143,8 @@ def test_esp32_firmware_has_the_app_frozen_in_and_the_image_no_code_files():
     round; the manifest is written before the build that reads it."""
     wf = load("release.yml")
     job = [s.get("run", "") for s in wf["jobs"]["esp32-firmware"]["steps"]]
-    made = [i for i, r in enumerate(job) if 'tools/bundle.py frozen-manifest --board esp32 --port esp32 '
-            '--out "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
+    made = [i for i, r in enumerate(job) if 'tools/bundle.py frozen-manifest --board esp32 --port esp32 ' in r
+            and '--out "$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     built = [i for i, r in enumerate(job)
              if 'BOARD=ESP32_GENERIC BOARD_VARIANT=OTA FROZEN_MANIFEST="$GITHUB_WORKSPACE/esp32_manifest.py"' in r]
     assert made and built and made[0] < built[0]
@@ -159,8 +159,14 @@ def test_the_workflows_manifest_command_runs(tmp_path):
     line = [ln.strip() for s in wf["jobs"]["esp32-firmware"]["steps"] for ln in s.get("run", "").splitlines()
             if "tools/bundle.py frozen-manifest" in ln]
     assert len(line) == 1
-    argv = shlex.split(line[0].replace("$GITHUB_WORKSPACE", str(tmp_path)))
+    step = [s for s in wf["jobs"]["esp32-firmware"]["steps"] if line[0] in s.get("run", "")][0]
+    assert set(step["env"]) == {"CHANNEL", "TAG"}
+    # on develop: a snapshot without a tag (the tag run needs the tag to equal VERSION)
+    argv = shlex.split(line[0].replace("$GITHUB_WORKSPACE", str(tmp_path)).replace("$CHANNEL", "snapshot")
+                       .replace("$TAG", ""))
     assert argv[:2] == ["python", "tools/bundle.py"]
     assert bundle.main(argv[2:]) == 0
     text = (tmp_path / "esp32_manifest.py").read_text()
     assert 'include(\'$(PORT_DIR)/boards/manifest.py\')' in text and "module('gateway/ota/feature.py'" in text
+    marker = (tmp_path / "esp32_manifest_modules" / "frozen_app.py").read_text()
+    assert "VERSION = %r" % bundle.version_for("snapshot") in marker and "CHANNEL = 'snapshot'" in marker
