@@ -48,6 +48,7 @@ class PowerCut(Exception):
 
 def configure(path):
     _state["dir"] = path
+    _state["running"] = None
 
 
 def cut_after(n):
@@ -100,6 +101,13 @@ def format_flash(path, slot_blocks, image):
     _save({"entries": [{"seq": 1, "state": VALID}, None], "running": "ota_0"})
 
 
+def _running():
+    """The slot that runs (fixed from one boot() to the next)."""
+    if _state.get("running") is None:
+        _state["running"] = _load()["running"]
+    return _state["running"]
+
+
 def _valid(e):
     return e is not None and e["state"] not in (INVALID, ABORTED)
 
@@ -128,6 +136,7 @@ def boot(path=None):
             e["state"] = PENDING_VERIFY
         st["running"] = SLOTS[(e["seq"] - 1) % len(SLOTS)]
     _save(st)
+    _state["running"] = st["running"]
     return st["running"]
 
 
@@ -145,7 +154,7 @@ class Partition:
     def __init__(self, id, block_size=BLOCK):
         st = _load()
         if id == Partition.RUNNING:
-            label = st["running"]
+            label = _running()
         elif id == Partition.BOOT:
             e = _choice(st["entries"])
             label = SLOTS[(e["seq"] - 1) % len(SLOTS)] if e else SLOTS[0]
@@ -182,7 +191,7 @@ class Partition:
         buf[:len(data)] = data
 
     def _check_writable(self):
-        if self.label == _load()["running"]:
+        if self.label == _running():
             raise RuntimeError("abort(): flash write to the running app")
 
     def _put(self, at, data, erase):
@@ -201,13 +210,12 @@ class Partition:
                 raise PowerCut("power cut before block %d" % n)
             _state["cut"] -= 1
         at = n * self.block_size
-        if offset is None:
+        if offset is None:             # erase, then write: the flash holds exactly buf
             if len(buf) % BLOCK:
                 raise OSError(-260, "ESP_ERR_INVALID_SIZE")
-            self._put(at, b"\xff" * len(buf), erase=True)
+            self._put(at, buf, erase=True)
         else:
-            at += offset
-        self._put(at, bytes(buf), erase=False)
+            self._put(at + offset, bytes(buf), erase=False)
 
     def _image_ok(self):
         """The bootloader's check, block by block (the board's RAM holds no whole slot)."""
@@ -218,10 +226,11 @@ class Partition:
                 return False
             h = hashlib.sha256(head)
             left = n - 32 - 8
+            buf = bytearray(256)          # the bootloader's check costs the app no heap: keep this small
             while left:
-                chunk = f.read(min(left, BLOCK))
-                h.update(chunk)
-                left -= len(chunk)
+                k = f.readinto(buf) if left >= 256 else f.readinto(memoryview(buf)[:left])
+                h.update(memoryview(buf)[:k])
+                left -= k
             return h.digest() == f.read(32)
 
     def set_boot(self):
