@@ -159,30 +159,39 @@ def image_healthy(gw):
         s.last_ok is not None or s.failures > 0 or not s.enabled)
 
 
+async def healthy_for(o, ok, window):
+    """True once ok(gw) has held for o.confirm_stable s; False when `window`
+    s (None: no limit) passed first; None when the gateway stops."""
+    start = since = mono()
+    while o.running:
+        now = mono()
+        if not ok(o.gw):
+            since = now
+        elif now - since >= o.confirm_stable:
+            return True
+        if window is not None and now - start > window:
+            return False
+        await asyncio.sleep(1)
+    return None
+
+
 async def image_trial(o):
     """Every start of an image-updated board: once healthy for confirm_stable
     s, keep this app (Partition.mark_app_valid_cancel_rollback(); a no-op for
     an app already kept). A new app on trial that is not healthy within
     confirm_window resets the board: the bootloader then boots the old slot."""
     from gateway.ota import image
+    kept = await healthy_for(o, image_healthy, o.confirm_window if o.trial else None)
     data = o.gw.board.data_dir
-    start = since = mono()
-    while o.running:
-        now = mono()
-        if not image_healthy(o.gw):
-            since = now
-        elif now - since >= o.confirm_stable:
-            if image.confirm(data, o.slot, o.installed["version"]):
-                o.trial, o.last = False, image.read_mark(data)
-                o.gw.events.add("ota", "updated to %s (%s): healthy, kept" % (o.installed["version"], o.slot),
-                                persist=True)
-            return
-        if o.trial and now - start > o.confirm_window:
-            o.gw.events.add("ota", "new app not healthy within %d s: rebooting, the bootloader goes back "
-                            "to the old slot" % o.confirm_window, "error", persist=True)
-            await reboot_soon(o)
-            return
-        await asyncio.sleep(1)
+    if kept:
+        if image.confirm(data, o.slot, o.installed["version"]):
+            o.trial, o.last = False, image.read_mark(data)
+            o.gw.events.add("ota", "updated to %s (%s): healthy, kept" % (o.installed["version"], o.slot),
+                            persist=True)
+    elif kept is False:
+        o.gw.events.add("ota", "new app not healthy within %d s: rebooting, the bootloader goes back "
+                        "to the old slot" % o.confirm_window, "error", persist=True)
+        await reboot_soon(o)
 
 
 async def trial(o):
@@ -190,20 +199,13 @@ async def trial(o):
     roll back and reboot when that has not happened within confirm_window."""
     import ota_boot
     import ota_layout
-    start = since = mono()
-    while o.running:
-        now = mono()
-        if not healthy(o.gw):
-            since = now
-        elif now - since >= o.confirm_stable:
-            o.loader.confirm()
-            ota_boot.disarm()
-            o.trial, o.last = False, o.loader.read_json(ota_layout.LAST)
-            o.gw.events.add("ota", "updated to %s: healthy, kept" % o.installed["version"], persist=True)
-            return
-        if now - start > o.confirm_window:
-            o.loader.rollback(o.loader.journal() or {}, "not healthy within %d s" % o.confirm_window)
-            o.gw.events.add("ota", "new app not healthy: rolled back, rebooting", "error", persist=True)
-            await reboot_soon(o)
-            return
-        await asyncio.sleep(1)
+    kept = await healthy_for(o, healthy, o.confirm_window)
+    if kept:
+        o.loader.confirm()
+        ota_boot.disarm()
+        o.trial, o.last = False, o.loader.read_json(ota_layout.LAST)
+        o.gw.events.add("ota", "updated to %s: healthy, kept" % o.installed["version"], persist=True)
+    elif kept is False:
+        o.loader.rollback(o.loader.journal() or {}, "not healthy within %d s" % o.confirm_window)
+        o.gw.events.add("ota", "new app not healthy: rolled back, rebooting", "error", persist=True)
+        await reboot_soon(o)
