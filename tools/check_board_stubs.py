@@ -131,8 +131,27 @@ def install(board):
 
 # ---- running mypy ------------------------------------------------------------------------
 
-def board_files():
-    """The board-side sources, repo-relative."""
+def _module(rel):
+    """"firmware/gateway/ota/image.py" -> "gateway.ota.image"; proto_min keeps its package."""
+    parts = rel[:-3].split("/")
+    if parts[0] in ROOT_DIRS:
+        parts = parts[1:]
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def board_files(board=None):
+    """The board-side sources, repo-relative; with `board`, only those its
+    firmware carries (gateway/profiles.py: the ESP8266's lean build leaves
+    the update feature, openHAB, /metrics and the history out)."""
+    carries = lambda rel: True  # noqa: E731
+    if board is not None:
+        sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools", "host_shims")]
+        from board import boards
+        from gateway import profiles
+        profile = boards.get(board)["profile"]
+        carries = lambda rel: profiles.carries(profile, _module(rel))  # noqa: E731
     out = []
     for top in ROOT_DIRS + PACKAGES:
         for d, dirs, files in os.walk(os.path.join(ROOT, top)):
@@ -140,7 +159,7 @@ def board_files():
             for name in sorted(files):
                 if name.endswith(".py"):
                     rel = os.path.relpath(os.path.join(d, name), ROOT).replace(os.sep, "/")
-                    if rel not in HOST_ONLY:
+                    if rel not in HOST_ONLY and carries(rel):
                         out.append(rel)
     return out
 
@@ -320,7 +339,7 @@ class Checker:
             for p in PACKAGES:
                 os.symlink(os.path.join(ROOT, p), os.path.join(extra, p))
             if self.files is None:
-                files = board_files()
+                files = board_files(self.board)
                 roots = [os.path.join(ROOT, d) for d in ROOT_DIRS] + [extra]
                 files = [os.path.join(extra, f) if f.split("/")[0] in PACKAGES else f
                          for f in files]

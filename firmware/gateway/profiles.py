@@ -27,7 +27,8 @@ FEATURES = (
     ("openhab", "OPENHAB", ("gateway.integrations.openhab",)),
     ("metrics", "METRICS", ("gateway.integrations.metrics",)),
     ("ota", "gateway.ota.feature", ("gateway.ota.feature", "gateway.ota.api", "gateway.ota.check",
-                                    "gateway.ota.stage", "gateway.ota.releases", "ota_boot", "ota_swap",
+                                    "gateway.ota.stage", "gateway.ota.releases", "gateway.ota.image",
+                                    "ota_boot", "ota_swap",
                                     "ota_layout", "boot")),   # boot.py only starts the update loader
 )
 # Modules more than one feature needs (frozen when any of them is in).

@@ -304,3 +304,21 @@ def test_micropython_writes_the_image_reboots_into_it_and_keeps_it(tmp_path, gh)
             assert [e["state"] for e in json.load(f)["entries"]] == [flash.VALID, flash.VALID]
     finally:
         b.stop()
+
+
+def test_the_new_app_is_kept_only_after_the_dtu_was_asked(esp, monkeypatch):
+    # "healthy" for an image also means the DTU link did its job once: a round
+    # answered, or failed for a reason outside the app, or no DTU to ask
+    from gateway.ota import api as ota_api
+    monkeypatch.setattr(ota_api, "healthy", lambda gw: True)
+    s = esp.gw.sched
+    s.enabled, s.last_ok, s.failures = True, None, 0
+    assert not ota_api.image_healthy(esp.gw)
+    s.failures = 1                              # no answer (a timeout, nothing there)
+    assert ota_api.image_healthy(esp.gw)
+    s.failures, s.last_ok = 0, 1.0              # an answer
+    assert ota_api.image_healthy(esp.gw)
+    s.last_ok, s.enabled = None, False          # no DTU configured
+    assert ota_api.image_healthy(esp.gw)
+    monkeypatch.setattr(ota_api, "healthy", lambda gw: False)
+    assert not ota_api.image_healthy(esp.gw)

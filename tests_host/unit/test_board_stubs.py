@@ -202,6 +202,11 @@ def test_the_checked_files_are_the_board_side_code_without_the_host_only():
     assert "firmware/board/host.py" not in files
     assert "firmware/main.py" in files and "lib/dtu/client.py" in files
     assert "proto_min/codec.py" in files
+    # each board's check covers what its build carries (gateway/profiles.py)
+    lean, full = stubcheck.board_files("esp8266"), stubcheck.board_files("esp32")
+    assert "firmware/gateway/ota/image.py" in full and "firmware/gateway/ota/image.py" not in lean
+    assert "firmware/gateway/integrations/openhab.py" not in lean and "lib/dtu/client.py" in lean
+    assert set(lean) < set(full) == set(files)
 
 
 def test_every_allowed_entry_names_a_file_a_verdict_and_a_reason():
