@@ -88,8 +88,15 @@ class Board:
             return await fn(TestClient(self.gw.api))
         return asyncio.run(main())
 
+    def keep(self):
+        """The gateway runs until it has kept its app (an update waits for that)."""
+        self.run_until(lambda: self.gw.ota.kept)
+
     def update(self):
-        """POST /api/ota/check and /api/ota/update; the state it ends in."""
+        """POST /api/ota/check and /api/ota/update (once the running app is
+        kept); the state it ends in."""
+        if not self.gw.ota.kept and not self.gw.ota.trial:
+            self.keep()
         async def go(c):
             r = await c.post("/api/ota/check")
             assert r.status_code == 200, r.json
@@ -247,10 +254,53 @@ def test_no_second_update_while_the_first_is_on_trial(esp):
     async def go(c):
         return await c.post("/api/ota/update")
     r = esp.call(go)
-    assert r.status_code == 409 and "on trial" in r.json["error"]
+    assert r.status_code == 409 and "not kept yet" in r.json["error"]
+
+
+def test_an_image_set_to_boot_without_a_restart_is_neither_kept_nor_overwritten(esp):
+    # ESP-IDF keeps the entry that boots next: the old app, still running, must
+    # not keep the new image, and a second set_boot() would overwrite the old
+    # slot's VALID entry, the only way back
+    esp.keep()
+
+    async def go(c):
+        await c.post("/api/ota/check")
+        u = await c.post("/api/ota/update", body={"reboot": False})
+        t0 = time.time()
+        while esp.gw.ota.busy:
+            assert time.time() - t0 < 20
+            await asyncio.sleep(0.02)
+        again = await c.post("/api/ota/update")
+        return u, again, (await c.post("/api/ota/check")).json
+    u, again, st = esp.call(go)
+    assert u.status_code == 202 and not esp.resets
+    assert again.status_code == 409 and "already set to boot" in again.json["error"]
+    assert st["state"] == "staged", st                           # a check does not offer it again
+    from gateway.ota import image as ota_image
+    assert ota_image.confirm(esp.data, "ota_0", "0.1.0") is None    # the old app, healthy, keeps nothing
+    entries = esp.otadata()["entries"]
+    assert sorted(e["state"] for e in entries) == [flash.NEW, flash.VALID], entries
+    esp.boot()
+    assert esp.slot == "ota_1" and esp.gw.ota.trial
+
+
+def test_a_power_cut_between_keeping_the_new_app_and_writing_it_down(esp):
+    esp.update()
+    esp.boot()
+    flash.Partition.mark_app_valid_cancel_rollback()             # kept; the power goes before the mark
+    esp.boot()
+    o = esp.gw.ota
+    assert esp.slot == "ota_1" and o.trial                       # it cannot tell: on trial again
+    esp.healthy, o.confirm_window = False, 0.3                   # and not healthy this time
+    esp.resets.clear()
+    esp.run_until(lambda: esp.resets)
+    esp.boot()                                                   # no way back from a kept app: still ota_1
+    assert esp.slot == "ota_1" and not esp.gw.ota.trial and esp.gw.ota.state == "idle"
+    assert esp.gw.info()["firmware"]["lastUpdate"]["result"] == "ok"    # not a reset loop
 
 
 def test_an_uploaded_image_needs_its_sha256_and_is_checked(esp, rel):
+    esp.keep()
     img = rel[ota_names.ESP32_APP]
     good = hashlib.sha256(img).hexdigest()
 
@@ -286,6 +336,7 @@ def test_micropython_writes_the_image_reboots_into_it_and_keeps_it(tmp_path, gh)
         b.start()
         fw = b.wait_up()["firmware"]
         assert (fw["version"], fw["slot"]) == ("0.1.0", "ota_0"), fw
+        b.wait_ota(lambda s: s["kept"])                # the running app keeps itself first
         code, st = b.http("POST", "/api/ota/check")
         assert code == 200 and st["available"] == "0.2.0" and st["image"] is True, st
         code, st = b.http("POST", "/api/ota/update")
@@ -312,11 +363,14 @@ def test_the_new_app_is_kept_only_after_the_dtu_was_asked(esp, monkeypatch):
     from gateway.ota import api as ota_api
     monkeypatch.setattr(ota_api, "healthy", lambda gw: True)
     s = esp.gw.sched
-    s.enabled, s.last_ok, s.failures = True, None, 0
+    s.enabled, s.last_ok, s.fail_since = True, None, None
     assert not ota_api.image_healthy(esp.gw)
-    s.failures = 1                              # no answer (a timeout, nothing there)
+    s.fail_since = 1.0                          # no answer (a timeout, nothing there, asleep at night)
     assert ota_api.image_healthy(esp.gw)
-    s.failures, s.last_ok = 0, 1.0              # an answer
+    esp.gw.safe_mode = {"active": True, "reason": "3 crashes"}
+    assert not ota_api.image_healthy(esp.gw)    # an app in safe mode is not kept
+    esp.gw.safe_mode = {"active": False, "reason": ""}
+    s.fail_since, s.last_ok = None, 1.0         # an answer
     assert ota_api.image_healthy(esp.gw)
     s.last_ok, s.enabled = None, False          # no DTU configured
     assert ota_api.image_healthy(esp.gw)

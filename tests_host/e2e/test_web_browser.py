@@ -671,6 +671,7 @@ def test_an_image_update_from_the_settings_page_shows_progress_restart_and_outco
     try:
         b.start()
         b.wait_up()
+        b.wait_ota(lambda s: s["kept"])              # an update waits until the running app is kept
         t = threading.Thread(target=drive)
         t.start()
         rc, out = b.wait_exit(timeout=120)           # the reset after set_boot()

@@ -236,17 +236,20 @@ class Partition:
     def set_boot(self):
         if not self._image_ok():
             raise OSError(-5379, "ESP_ERR_OTA_VALIDATE_FAILED")
+        # esp_rewrite_ota_data(): the other sector than the active entry (the
+        # highest valid one) gets the smallest sequence number >= the active one
+        # that selects this slot; none valid: sector 0
         st = _load()
         entries = st["entries"]
-        top = None
-        for i, e in enumerate(entries):
-            if e is not None and (top is None or e["seq"] > entries[top]["seq"]):
-                top = i
-        seq = (entries[top]["seq"] if top is not None else 0) + 1
+        active = _choice(entries)
         idx = SLOTS.index(self.label)
-        while (seq - 1) % len(SLOTS) != idx:
-            seq += 1
-        entries[(top + 1) % 2 if top is not None else 0] = {"seq": seq, "state": NEW}
+        if active is None:
+            entries[0] = {"seq": idx + 1, "state": NEW}
+        else:
+            seq = active["seq"]
+            while (seq - 1) % len(SLOTS) != idx:
+                seq += 1
+            entries[1 - entries.index(active)] = {"seq": seq, "state": NEW}
         _save(st)
 
     def get_next_update(self):
@@ -254,8 +257,13 @@ class Partition:
 
     @classmethod
     def mark_app_valid_cancel_rollback(cls):
+        # esp_ota_current_ota_is_workable(true): the ACTIVE entry (the highest
+        # valid one, whichever slot it selects: after a set_boot() that is the
+        # new image's, NEW) becomes VALID
         st = _load()
         e = _choice(st["entries"])
-        if e is not None and SLOTS[(e["seq"] - 1) % len(SLOTS)] == st["running"] and e["state"] == PENDING_VERIFY:
+        if e is None:
+            raise OSError(-1, "ESP_FAIL")
+        if e["state"] != VALID:
             e["state"] = VALID
             _save(st)

@@ -22,10 +22,10 @@ def _locked(o, install=False):
         return json_response({"error": "this firmware has the app built in: update by flashing the release's "
                               "dtu-gateway-esp32.bin (an update by files would not fit this board's memory)",
                               "state": o.state}, 409)
-    if install and o.image and o.trial:
-        # a second set_boot() now would overwrite the old slot's entry, the only way back
-        return json_response({"error": "the running update is still on trial: try again once it is kept",
-                              "state": o.state}, 409)
+    if install and o.image:
+        why = o.image_blocked()
+        if why:
+            return json_response({"error": why, "state": o.state}, 409)
     return None
 
 
@@ -151,12 +151,12 @@ def healthy(gw):
 
 
 def image_healthy(gw):
-    """healthy(), the settings read and the DTU asked once: a round answered,
-    or failed for a reason outside the app (no DTU there, a timeout), or
-    no DTU to ask."""
+    """healthy(), not in safe mode, the settings read and the DTU asked once:
+    a round answered, or ended without an answer for a reason outside the app
+    (no DTU there, a timeout, the DTU asleep at night), or no DTU to ask."""
     s = gw.sched
-    return healthy(gw) and gw.settings is not None and (
-        s.last_ok is not None or s.failures > 0 or not s.enabled)
+    return healthy(gw) and not gw.safe_mode["active"] and gw.settings is not None and (
+        s.last_ok is not None or s.fail_since is not None or not s.enabled)
 
 
 async def healthy_for(o, ok, window):
@@ -177,18 +177,29 @@ async def healthy_for(o, ok, window):
 
 async def image_trial(o):
     """Every start of an image-updated board: once healthy for confirm_stable
-    s, keep this app (Partition.mark_app_valid_cancel_rollback(); a no-op for
-    an app already kept). A new app on trial that is not healthy within
-    confirm_window resets the board: the bootloader then boots the old slot."""
+    s, keep this app (gateway.ota.image.confirm: cancels the bootloader's
+    rollback; nothing to do for an app already kept). A new app on trial
+    that is not healthy within confirm_window resets the board: the
+    bootloader then boots the old slot."""
     from gateway.ota import image
     kept = await healthy_for(o, image_healthy, o.confirm_window if o.trial else None)
     data = o.gw.board.data_dir
     if kept:
-        if image.confirm(data, o.slot, o.installed["version"]):
+        try:
+            done = image.confirm(data, o.slot, o.installed["version"])
+        except Exception as e:  # never the end of the update task: the next start tries again
+            o.gw.events.add("ota", "could not keep %s: %r" % (o.slot, e), "error", persist=True)
+            return
+        o.kept = done is not None
+        if done:
             o.trial, o.last = False, image.read_mark(data)
             o.gw.events.add("ota", "updated to %s (%s): healthy, kept" % (o.installed["version"], o.slot),
                             persist=True)
     elif kept is False:
+        try:
+            image.resetting(data)
+        except OSError:  # noqa: S110 - the reset matters more; the next start reports a trial again
+            pass
         o.gw.events.add("ota", "new app not healthy within %d s: rebooting, the bootloader goes back "
                         "to the old slot" % o.confirm_window, "error", persist=True)
         await reboot_soon(o)

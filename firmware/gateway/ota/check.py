@@ -204,9 +204,14 @@ async def check(o):
     why = compatible(o, best["info"]) if best else None
     o.available = best is not None and why is None and names.newer(best["version"], o.installed["version"])
     o.state = "available" if o.available else "idle"
-    j = o.loader.journal()
-    if j and j.get("op") == "apply":        # staged, waiting for the reboot
-        o.state = "staged"
+    if o.image:
+        from gateway.ota.image import armed
+        if armed():                         # set to boot, waiting for the restart
+            o.state = "staged"
+    else:
+        j = o.loader.journal()
+        if j and j.get("op") == "apply":    # staged, waiting for the reboot
+            o.state = "staged"
     if why and names.newer(best["version"], o.installed["version"]):
         o.error = "%s is out but %s" % (best["version"], why)
     if o.available and best["version"] != was:

@@ -99,6 +99,7 @@ class Ota:
         # image updates (gateway.ota.image): a frozen app on a board with two app slots
         self.slot = running_slot() if self.frozen else None
         self.image = self.slot is not None
+        self.kept = False              # image updates: this start kept its app (api.image_trial)
         if self.image:
             self.can_apply = True          # set_boot() switches: no loader, no source tree
         v = BUILT if self.frozen else None
@@ -131,7 +132,11 @@ class Ota:
 
     def _image_at_boot(self, data_dir):
         from gateway.ota import image
-        outcome = image.at_boot(data_dir, self.slot)
+        try:
+            outcome = image.at_boot(data_dir, self.slot)
+        except OSError as e:           # the filesystem: the gateway starts all the same
+            outcome = None
+            self.gw.events.add("ota", "could not read or write %s: %r" % (image.MARK, e), "error")
         self.trial = outcome == "trial"
         m = image.read_mark(data_dir)
         self.last = m if m and m.get("op") == "done" else None
@@ -145,6 +150,17 @@ class Ota:
             self.state, self.error = "error", "update to %s %s: %s" % (
                 self.last.get("version"), outcome, self.last.get("why"))
             gw.events.add("ota", self.error, "error", persist=True)
+
+    def image_blocked(self):
+        """Why an image update cannot start now, or None. A set_boot() while the
+        running app is not kept, or while another image waits for the
+        restart, would overwrite the otadata entry that is the way back."""
+        if self.trial or not self.kept:
+            return "the running app is not kept yet (it is once healthy): try again then"
+        from gateway.ota import image
+        if image.armed():
+            return "an update is already set to boot: restart the gateway to run it"
+        return None
 
     @property
     def loader(self):
@@ -191,7 +207,7 @@ class Ota:
                 "release": self.rel["version"] if self.rel else None,
                 "snapshot": self.snap["version"] if self.snap else None,
                 "checked": self.checked or None, "trial": self.trial, "canApply": self.can_apply,
-                "frozen": self.frozen, "image": self.image, "slot": self.slot,
+                "frozen": self.frozen, "image": self.image, "slot": self.slot, "kept": self.kept,
                 "cannotCheck": self.can_check(), "rateLimit": self.rate, "last": self.last}
 
     def fail(self, e):

@@ -143,7 +143,10 @@ def install(writer, data_dir, version, from_version):
         write_mark(data_dir, {"op": "done", "result": "refused", "version": version})
         raise
     mark["op"] = "booting"
-    write_mark(data_dir, mark)
+    try:
+        write_mark(data_dir, mark)
+    except OSError:  # noqa: S110 - set to boot all the same: "set_boot" tells the next start what it needs
+        pass
 
 
 def running_label():
@@ -151,15 +154,29 @@ def running_label():
     return label(Partition(Partition.RUNNING))
 
 
+def armed():
+    """True when the next boot is not the running slot: an image is set to
+    boot and waits for the restart."""
+    from esp32 import Partition
+    return label(Partition(Partition.BOOT)) != running_label()
+
+
 def at_boot(data_dir, slot):
     """What the last image update came to, read at the start (slot: the
     running one): "trial" (the new app runs, still pending), "rolled back",
-    or None (nothing under way). Writes the outcome for /api/info."""
+    "not switched in", or None (nothing under way). Writes the outcome for
+    /api/info."""
     m = read_mark(data_dir)
     if m is None or m.get("op") not in ("set_boot", "booting"):
         return None
     if slot == m.get("target"):
-        return "trial"
+        if not m.get("reset"):
+            return "trial"
+        # it reset itself at the end of its trial and still runs: the bootloader
+        # would have gone back from a pending app, so it had been kept (a power
+        # cut between keeping it and writing that down)
+        write_mark(data_dir, {"op": "done", "result": "ok", "version": m.get("version"), "slot": slot})
+        return None
     if m["op"] == "booting":
         why = "the new app did not confirm itself: it crashed, hung or lost power first"
         result = "rolled back"
@@ -171,16 +188,30 @@ def at_boot(data_dir, slot):
     return result
 
 
+def resetting(data_dir):
+    """The trial's end without keeping the app: noted in MARK before the reset."""
+    m = read_mark(data_dir)
+    if m is not None and m.get("op") in ("set_boot", "booting"):
+        m["reset"] = True
+        write_mark(data_dir, m)
+
+
 def confirm(data_dir, slot, version):
-    """The running app is healthy: keep it (cancels the bootloader's rollback)."""
+    """The running app is healthy: keep it. ESP-IDF keeps the otadata entry
+    that boots next, so only while that is the running slot: after an
+    update set to boot without a restart, that entry is the new image's,
+    and keeping it would end its rollback before it ever ran. Returns None
+    then (not kept), True when this finished a trial, else False."""
     from esp32 import Partition
+    if armed():
+        return None
     try:
         Partition.mark_app_valid_cancel_rollback()
     except OSError as e:
         if not e.args or e.args[0] != -261:   # -261: no otadata, nothing to cancel
             raise
     m = read_mark(data_dir)
-    if m is not None and m.get("op") in ("set_boot", "booting"):
+    if m is not None and m.get("op") in ("set_boot", "booting") and m.get("target") == slot:
         write_mark(data_dir, {"op": "done", "result": "ok", "version": version, "slot": slot})
         return True
     return False
