@@ -54,16 +54,25 @@ def features(profile):
     raise KeyError("unknown profile %r" % profile)
 
 
-def current():
-    """The profile this firmware was built with (the frozen marker module
-    tools/bundle.py writes says it); "full" for code run from files."""
+def frozen():
+    """What the marker module of a firmware with the app frozen in says (only
+    tools/bundle.py frozen-manifest writes it): {"profile", "version",
+    "date", "channel"}, or None for code run from files. Read once and
+    forgotten: it is not kept in the heap."""
     import sys
     try:
-        from frozen_app import PROFILE
+        import frozen_app as m
     except ImportError:
-        return "full"
-    sys.modules.pop("frozen_app", None)           # read once; not kept in the heap
-    return PROFILE
+        return None
+    sys.modules.pop("frozen_app", None)
+    return {"profile": getattr(m, "PROFILE", "full"), "version": getattr(m, "VERSION", None),
+            "date": getattr(m, "DATE", ""), "channel": getattr(m, "CHANNEL", "")}
+
+
+def current():
+    """The profile this firmware was built with; "full" for code run from files."""
+    f = frozen()
+    return f["profile"] if f else "full"
 
 
 def owners(module):

@@ -18,7 +18,6 @@ switch and the rollback are done by the loader (ota_boot, ota_swap) at the next
 boot, or, for an app image, by the bootloader (gateway.ota.image).
 """
 import asyncio
-import sys
 
 import ota_layout
 
@@ -45,14 +44,11 @@ _WORK = ("gateway.ota.api", "gateway.ota.check", "gateway.ota.stage", "gateway.o
 # frozen module's without the ".frozen/" prefix (gateway/ota/feature.py), and on the
 # ESP8266 none at all. BUILT: the version the frozen build was made as (its
 # filesystem's app/version.json is the first flash's, older after an image update).
-try:
-    import frozen_app
-    FROZEN = True
-    BUILT = getattr(frozen_app, "VERSION", None) and {
-        "version": frozen_app.VERSION, "date": frozen_app.DATE, "channel": frozen_app.CHANNEL}
-    del frozen_app, sys.modules["frozen_app"]     # not kept in the heap
-except ImportError:
-    FROZEN, BUILT = False, None
+from gateway.profiles import frozen as _frozen
+_build = _frozen()                  # gateway.profiles reads the marker: one reader
+FROZEN = _build is not None
+BUILT = _build if _build and _build["version"] else None
+del _frozen, _build
 
 
 def running_slot():
