@@ -24,7 +24,9 @@ import pytest
 
 from support.env import ROOT, micropython_bin
 from support.board_proc import BoardProc
+from support.inproc import with_test_client
 from support.gh_standin import Standin, make_ca
+from support.image_release import make_release
 from proc_util import free_port
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -38,13 +40,6 @@ IMAGES = {ota_names.ESP32_IMAGE: b"esp32 image", ota_names.ESP8266_ROMFS: b"romf
 
 
 # ---- releases and the stand-in -----------------------------------------------------
-
-def make_release(tmp, version, channel):
-    d = os.path.join(tmp, version)
-    meta = bundle.build_bundle(os.path.join(d, "bundle"), channel, version=version)
-    bundle.build_release(os.path.join(d, "bundle"), os.path.join(d, "release"), meta)
-    return d
-
 
 def release_assets(d):
     out = dict(IMAGES)
@@ -120,12 +115,7 @@ class Rig:
         return files_of(self.fs)
 
     def call(self, fn):
-        async def main():
-            from gateway.web.api import make_app
-            from microdot.test_client import TestClient
-            self.gw.api = make_app(self.gw)
-            return await fn(TestClient(self.gw.api))
-        return asyncio.run(main())
+        return with_test_client(self.gw, fn)
 
     async def settle(self, states=("idle", "available", "staged", "error", "applied"), timeout=20):
         t0 = time.time()

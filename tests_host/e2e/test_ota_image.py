@@ -17,6 +17,7 @@ import time
 import pytest
 
 from support.env import ROOT
+from support.inproc import with_test_client
 from support.gh_standin import Standin
 from support import esp32_standin as flash
 from support.image_release import IMAGE_SIZE, image, release_assets
@@ -81,12 +82,7 @@ class Board:
             return json.load(f)
 
     def call(self, fn):
-        async def main():
-            from gateway.web.api import make_app
-            from microdot.test_client import TestClient
-            self.gw.api = make_app(self.gw)
-            return await fn(TestClient(self.gw.api))
-        return asyncio.run(main())
+        return with_test_client(self.gw, fn)
 
     def keep(self):
         """The gateway runs until it has kept its app (an update waits for that)."""
