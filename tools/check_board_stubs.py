@@ -131,27 +131,19 @@ def install(board):
 
 # ---- running mypy ------------------------------------------------------------------------
 
-def _module(rel):
-    """"firmware/gateway/ota/image.py" -> "gateway.ota.image"; proto_min keeps its package."""
-    parts = rel[:-3].split("/")
-    if parts[0] in ROOT_DIRS:
-        parts = parts[1:]
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
 def board_files(board=None):
     """The board-side sources, repo-relative; with `board`, only those its
     firmware carries (gateway/profiles.py: the ESP8266's lean build leaves
     the update feature, openHAB, /metrics and the history out)."""
     carries = lambda rel: True  # noqa: E731
     if board is not None:
-        sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tools", "host_shims")]
-        from board import boards
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        from bundle import board_profile, module_name   # how a firmware names and picks its modules
         from gateway import profiles
-        profile = boards.get(board)["profile"]
-        carries = lambda rel: profiles.carries(profile, _module(rel))  # noqa: E731
+        profile = board_profile(board)
+        # firmware/ and lib/ are import roots; proto_min/ keeps its package name
+        carries = lambda rel: profiles.carries(  # noqa: E731
+            profile, module_name(rel.split("/", 1)[1] if rel.split("/")[0] in ROOT_DIRS else rel))
     out = []
     for top in ROOT_DIRS + PACKAGES:
         for d, dirs, files in os.walk(os.path.join(ROOT, top)):
