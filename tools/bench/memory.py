@@ -297,17 +297,16 @@ async def http(port, method, path, body=None, timeout=10):
     return int(head.split()[1]), payload
 
 
-# What the lean profile (gateway/profiles.py, the ESP8266's) does not serve.
-LEAN_LEAVES_OUT = ("/metrics",)
-
-
 def _schedule(n, profile="full"):
-    """n requests in the MIX proportions, shuffled the same way every run (the
-    lean profile's share of /metrics goes to /api/data)."""
+    """n requests in the MIX proportions, shuffled the same way every run (a
+    profile without the metrics feature, gateway/profiles.py, sends its share
+    of /metrics to /api/data)."""
     import random
+    from gateway import profiles
+    metrics = "metrics" in profiles.features(profile)
     out = []
     for path, method, body, share in MIX:
-        if profile != "lean" or path not in LEAN_LEAVES_OUT:
+        if path != "/metrics" or metrics:
             out += [(method, path, body)] * max(1, n * share // 1000)
     out = (out + [("GET", "/api/data", None)] * n)[:n]
     random.Random(1).shuffle(out)
